@@ -1,0 +1,243 @@
+"""SQLAlchemy models: the court's records, workflow state and the projections read by lists.
+
+Every record belongs to a court so several courts can later share one database. List
+pages and sweeps read the projections (`tasks`, `items`, `timers`) through indexes;
+they never deserialize workflow state.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from engine import clock
+
+ROLES = ("registrar", "drafter", "dept_head", "leader", "president", "designer", "admin")
+ITEM_KINDS = ("suggestion", "letter", "concern_case", "petition", "supervision")
+
+
+class UTCDateTime(TypeDecorator):
+    """Stores naive UTC, returns aware UTC: the same on SQLite and PostgreSQL."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given; use engine.clock")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: UTCDateTime, dict[str, Any]: JSON}
+
+
+class Court(Base):
+    __tablename__ = "courts"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+
+
+class Department(Base):
+    __tablename__ = "departments"
+    __table_args__ = (UniqueConstraint("court_id", "name"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    court_id: Mapped[int] = mapped_column(ForeignKey("courts.id"))
+    name: Mapped[str] = mapped_column(String(100))
+
+
+class User(Base):
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    court_id: Mapped[int] = mapped_column(ForeignKey("courts.id"), index=True)
+    username: Mapped[str] = mapped_column(String(80), unique=True)
+    display_name: Mapped[str] = mapped_column(String(100))
+    password_hash: Mapped[str | None] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(20))
+    department_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id"))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    department: Mapped[Department | None] = relationship(lazy="joined")
+
+
+class ApiToken(Base):
+    """API tokens are stored as SHA-256 digests; the plain token is shown once."""
+
+    __tablename__ = "api_tokens"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
+
+
+class Deputy(Base):
+    __tablename__ = "deputies"
+    __table_args__ = (Index("ix_deputies_court_name", "court_id", "name"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    court_id: Mapped[int] = mapped_column(ForeignKey("courts.id"))
+    name: Mapped[str] = mapped_column(String(100))
+    level: Mapped[str | None] = mapped_column(String(20))  # 全国/省/市/县
+    delegation: Mapped[str | None] = mapped_column(String(200))
+    work_unit: Mapped[str | None] = mapped_column(String(200))
+    phone: Mapped[str | None] = mapped_column(String(50))
+
+
+class NumberSequence(Base):
+    """Per-court counters for item and archive numbers, incremented under a row lock."""
+
+    __tablename__ = "number_sequences"
+    court_id: Mapped[int] = mapped_column(ForeignKey("courts.id"), primary_key=True)
+    series: Mapped[str] = mapped_column(String(40), primary_key=True)
+    last_value: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class ProcessModel(Base):
+    """One immutable version of a BPMN diagram with the form schemas it refers to."""
+
+    __tablename__ = "process_models"
+    __table_args__ = (UniqueConstraint("court_id", "key", "version"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    court_id: Mapped[int] = mapped_column(ForeignKey("courts.id"))
+    key: Mapped[str] = mapped_column(String(100))
+    version: Mapped[int] = mapped_column(Integer)
+    bpmn_xml: Mapped[str] = mapped_column(Text)
+    forms: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    deployed: Mapped[bool] = mapped_column(Boolean, default=False)
+    note: Mapped[str | None] = mapped_column(Text)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
+
+
+
+class ItemDeputy(Base):
+    __tablename__ = "item_deputies"
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id"), primary_key=True)
+    deputy_id: Mapped[int] = mapped_column(ForeignKey("deputies.id"), primary_key=True)
+
+
+class Item(Base):
+    """A deputy's suggestion, letter, case, petition or supervision letter."""
+
+    __tablename__ = "items"
+    __table_args__ = (
+        UniqueConstraint("court_id", "number"),
+        Index("ix_items_court_status", "court_id", "status", "id"),
+        Index("ix_items_department", "department_id", "status"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    court_id: Mapped[int] = mapped_column(ForeignKey("courts.id"))
+    number: Mapped[str] = mapped_column(String(40))
+    kind: Mapped[str] = mapped_column(String(20))
+    title: Mapped[str] = mapped_column(String(300))
+    content: Mapped[str] = mapped_column(Text)
+    received_at: Mapped[datetime]
+    status: Mapped[str] = mapped_column(String(20), default="open")
+    current_step: Mapped[str | None] = mapped_column(String(100))
+    department_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id"))
+    due_at: Mapped[datetime | None]
+    archive_number: Mapped[str | None] = mapped_column(String(40))
+    created_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
+    filed_at: Mapped[datetime | None]
+    department: Mapped[Department | None] = relationship(lazy="joined")
+    deputies: Mapped[list[Deputy]] = relationship(secondary="item_deputies", lazy="selectin")
+
+
+class ProcessInstance(Base):
+    """SpiffWorkflow state without the spec; `version` guards against lost updates."""
+
+    __tablename__ = "process_instances"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id"), unique=True)
+    process_model_id: Mapped[int] = mapped_column(ForeignKey("process_models.id"))
+    state: Mapped[dict[str, Any]] = mapped_column(JSON)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    completed: Mapped[bool] = mapped_column(Boolean, default=False)
+    updated_at: Mapped[datetime] = mapped_column(default=clock.now)
+    process_model: Mapped[ProcessModel] = relationship(lazy="joined")
+    __mapper_args__ = {"version_id_col": version}
+
+
+class Task(Base):
+    """Projection of user tasks: open ones feed the inbox, completed ones the 已办 list."""
+
+    __tablename__ = "tasks"
+    __table_args__ = (
+        Index("ix_tasks_candidates", "court_id", "status", "role", "department_id", "created_at"),
+        Index("ix_tasks_assignee", "assignee_id", "status", "created_at"),
+        Index("ix_tasks_item", "item_id", "status"),
+        Index("ix_tasks_due", "status", "due_at"),
+        Index("ix_tasks_completed_by", "completed_by_id", "completed_at"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    court_id: Mapped[int] = mapped_column(ForeignKey("courts.id"))
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id"))
+    instance_id: Mapped[int] = mapped_column(ForeignKey("process_instances.id"))
+    task_guid: Mapped[str] = mapped_column(String(36), unique=True)
+    bpmn_id: Mapped[str] = mapped_column(String(100))
+    title: Mapped[str] = mapped_column(String(200))
+    form: Mapped[str | None] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(20))
+    department_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id"))
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    status: Mapped[str] = mapped_column(String(20), default="open")  # open/completed/cancelled
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
+    due_at: Mapped[datetime | None]
+    remind_at: Mapped[datetime | None]
+    escalation_level: Mapped[int] = mapped_column(Integer, default=0)
+    completed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    completed_at: Mapped[datetime | None]
+    item: Mapped[Item] = relationship(lazy="joined")
+    assignee: Mapped[User | None] = relationship(foreign_keys=[assignee_id], lazy="joined")
+    department: Mapped[Department | None] = relationship(lazy="joined")
+
+
+class Timer(Base):
+    """Projection of waiting BPMN timer events: the sweep reads `due_at <= now`."""
+
+    __tablename__ = "timers"
+    __table_args__ = (Index("ix_timers_due", "fired_at", "due_at"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    instance_id: Mapped[int] = mapped_column(ForeignKey("process_instances.id"))
+    task_guid: Mapped[str] = mapped_column(String(36), unique=True)
+    due_at: Mapped[datetime]
+    fired_at: Mapped[datetime | None]
+
+
+class AuditEvent(Base):
+    """Append-only trail of who did what and when; never updated or deleted."""
+
+    __tablename__ = "audit_events"
+    __table_args__ = (
+        Index("ix_audit_item", "item_id", "id"),
+        Index("ix_audit_actor", "actor_id", "id"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    court_id: Mapped[int] = mapped_column(ForeignKey("courts.id"))
+    item_id: Mapped[int | None] = mapped_column(ForeignKey("items.id"))
+    at: Mapped[datetime] = mapped_column(default=clock.now)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    action: Mapped[str] = mapped_column(String(40))
+    task_bpmn_id: Mapped[str | None] = mapped_column(String(100))
+    task_title: Mapped[str | None] = mapped_column(String(200))
+    comment: Mapped[str | None] = mapped_column(Text)
+    data: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    actor: Mapped[User | None] = relationship(lazy="joined")

@@ -1,0 +1,199 @@
+"""Register items and read them, always through the caller's visibility."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
+
+from engine import clock
+from engine.errors import Forbidden, InvalidData, NotFound
+from engine.models import (
+    ITEM_KINDS,
+    AuditEvent,
+    Deputy,
+    Item,
+    ProcessInstance,
+    ProcessModel,
+    Task,
+    User,
+)
+from engine.services import audit, projection
+from engine.services.numbering import next_number
+from engine.services.process_models import current_model, specs_of
+from engine.services.visibility import visible_items
+from engine.workflow import runtime
+
+REGISTERING_ROLES = frozenset({"registrar", "admin"})
+MAX_TITLE = 300
+MAX_CONTENT = 50_000
+
+
+@dataclass(frozen=True)
+class NewItem:
+    kind: str
+    title: str
+    content: str
+    deputies: list[int | str]
+    received_at: datetime | None = None
+
+
+def register(session: Session, actor: User, new: NewItem) -> Item:
+    """Number the item, start its workflow and offer the first step to the registrar."""
+    if actor.role not in REGISTERING_ROLES:
+        raise Forbidden("only registrars register items")
+    _check(new)
+    model = current_model(session, actor.court_id, new.kind, required=False)
+    if model is None:
+        raise InvalidData(
+            f"no workflow is deployed for kind {new.kind!r}", {"kind": "no workflow deployed"}
+        )
+    received_at = new.received_at or clock.now()
+    year = received_at.astimezone(clock.business_timezone()).year
+    item = Item(
+        court_id=actor.court_id,
+        number=next_number(session, actor.court_id, new.kind, year),
+        kind=new.kind,
+        title=new.title.strip(),
+        content=new.content.strip(),
+        received_at=received_at,
+        status="open",
+        created_by_id=actor.id,
+        created_at=clock.now(),
+    )
+    item.deputies = _resolve_deputies(session, actor.court_id, new.deputies)
+    session.add(item)
+    session.flush()
+    workflow = runtime.start(
+        specs_of(model),
+        {"item_id": item.id, "item_number": item.number, "kind": item.kind, "title": item.title},
+    )
+    instance = ProcessInstance(
+        item_id=item.id, process_model_id=model.id, state=runtime.dump(workflow)
+    )
+    session.add(instance)
+    session.flush()
+    projection.sync(session, item, instance, workflow)
+    session.flush()
+    first = session.scalar(select(Task).where(Task.item_id == item.id, Task.status == "open"))
+    if first is not None and first.role == actor.role:
+        first.assignee_id = actor.id
+    audit.record(session, item, actor, "registered", comment=item.title)
+    return item
+
+
+def _check(new: NewItem) -> None:
+    fields = {}
+    if new.kind not in ITEM_KINDS:
+        fields["kind"] = f"must be one of {', '.join(ITEM_KINDS)}"
+    if not isinstance(new.title, str) or not new.title.strip():
+        fields["title"] = "必填 / required"
+    elif len(new.title) > MAX_TITLE:
+        fields["title"] = f"最多 {MAX_TITLE} 字 / at most {MAX_TITLE} characters"
+    if not isinstance(new.content, str) or not new.content.strip():
+        fields["content"] = "必填 / required"
+    elif len(new.content) > MAX_CONTENT:
+        fields["content"] = f"at most {MAX_CONTENT} characters"
+    if not isinstance(new.deputies, list) or not new.deputies:
+        fields["deputies"] = "至少一位代表 / at least one deputy"
+    elif not all(isinstance(d, int | str) and str(d).strip() for d in new.deputies):
+        fields["deputies"] = "each deputy is a name or an id"
+    if new.received_at is not None and new.received_at > clock.now():
+        fields["received_at"] = "收件日期不能晚于今天 / cannot be in the future"
+    if fields:
+        raise InvalidData("item is invalid: " + ", ".join(sorted(fields)), fields)
+
+
+def _resolve_deputies(session: Session, court_id: int, refs: list[int | str]) -> list[Deputy]:
+    """Ids must exist; a name not yet in the registry is added to it."""
+    deputies: list[Deputy] = []
+    for ref in refs:
+        if isinstance(ref, int):
+            deputy = session.scalar(
+                select(Deputy).where(Deputy.id == ref, Deputy.court_id == court_id)
+            )
+            if deputy is None:
+                raise InvalidData(f"no deputy with id {ref}", {"deputies": f"unknown id {ref}"})
+        else:
+            name = ref.strip()
+            deputy = session.scalar(
+                select(Deputy).where(Deputy.court_id == court_id, Deputy.name == name)
+            )
+            if deputy is None:
+                deputy = Deputy(court_id=court_id, name=name)
+                session.add(deputy)
+        if deputy not in deputies:
+            deputies.append(deputy)
+    return deputies
+
+
+def get(session: Session, actor: User, item_id: int) -> Item:
+    item = session.scalar(select(Item).where(Item.id == item_id, visible_items(actor)))
+    if item is None:
+        raise NotFound(f"item {item_id} not found")
+    return item
+
+
+@dataclass(frozen=True)
+class ItemDetail:
+    """An item with what its page and `GET /items/{id}` show."""
+
+    item: Item
+    process: ProcessModel
+    open_tasks: list[Task]
+    events: list[AuditEvent]
+
+
+def detail(session: Session, actor: User, item_id: int) -> ItemDetail:
+    item = get(session, actor, item_id)
+    process = session.scalar(
+        select(ProcessModel)
+        .join(ProcessInstance, ProcessInstance.process_model_id == ProcessModel.id)
+        .where(ProcessInstance.item_id == item.id)
+    )
+    open_tasks = session.scalars(
+        select(Task).where(Task.item_id == item.id, Task.status == "open").order_by(Task.id)
+    ).all()
+    events = session.scalars(
+        select(AuditEvent).where(AuditEvent.item_id == item.id).order_by(AuditEvent.id)
+    ).all()
+    return ItemDetail(item, process, list(open_tasks), list(events))
+
+
+@dataclass(frozen=True)
+class ItemQuery:
+    kind: str | None = None
+    status: str | None = None
+    overdue: bool | None = None
+    q: str | None = None
+    page: int = 1
+    per_page: int = 20
+
+
+def search(session: Session, actor: User, query: ItemQuery) -> tuple[list[Item], int]:
+    """Items the actor may see, newest first, with the total for paging."""
+    conditions = [visible_items(actor)]
+    if query.kind:
+        conditions.append(Item.kind == query.kind)
+    if query.status:
+        conditions.append(Item.status == query.status)
+    if query.overdue is not None:
+        now = clock.now()
+        overdue = (Item.status == "open") & (Item.due_at < now)
+        conditions.append(overdue if query.overdue else ~overdue | Item.due_at.is_(None))
+    if query.q:
+        pattern = f"%{query.q.strip()}%"
+        conditions.append(
+            or_(Item.number.ilike(pattern), Item.title.ilike(pattern), Item.content.ilike(pattern))
+        )
+    total = session.scalar(select(func.count()).select_from(Item).where(*conditions)) or 0
+    rows = session.scalars(
+        select(Item)
+        .where(*conditions)
+        .order_by(Item.id.desc())
+        .limit(query.per_page)
+        .offset((query.page - 1) * query.per_page)
+    ).all()
+    return list(rows), total

@@ -1,0 +1,62 @@
+"""Keep the task and item projections in step with a workflow, in the same transaction."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
+
+from engine import clock
+from engine.models import Item, ProcessInstance, Task
+from engine.roles import DEPARTMENT_SCOPED_ROLES
+from engine.services.accounts import department_by_name
+from engine.services.numbering import next_number
+from engine.workflow import runtime
+from engine.workflow.specs import describe_user_task
+
+
+def sync(session: Session, item: Item, instance: ProcessInstance, workflow: BpmnWorkflow) -> None:
+    """Open tasks for newly ready user tasks, cancel vanished ones, update the item row."""
+    now = clock.now()
+    ready = {str(t.id): t for t in runtime.ready_user_tasks(workflow)}
+    open_rows = session.scalars(
+        select(Task).where(Task.instance_id == instance.id, Task.status == "open")
+    ).all()
+    for row in open_rows:
+        if row.task_guid not in ready:
+            row.status = "cancelled"
+            row.completed_at = now
+    known = {row.task_guid for row in open_rows}
+    for guid, spiff_task in ready.items():
+        if guid in known:
+            continue
+        info = describe_user_task(spiff_task.task_spec)
+        department_id = None
+        if info.role in DEPARTMENT_SCOPED_ROLES:
+            department_id = item.department_id
+            named = spiff_task.data.get("department")
+            if isinstance(named, str) and (found := department_by_name(session, item.court_id, named)):
+                department_id = found.id
+        session.add(
+            Task(
+                court_id=item.court_id,
+                item_id=item.id,
+                instance_id=instance.id,
+                task_guid=guid,
+                bpmn_id=info.bpmn_id,
+                title=info.title,
+                form=info.form,
+                role=info.role or "admin",
+                department_id=department_id,
+                created_at=now,
+            )
+        )
+    item.current_step = ",".join(describe_user_task(t.task_spec).bpmn_id for t in ready.values())
+    instance.completed = workflow.completed
+    instance.updated_at = now
+    if workflow.completed and item.status != "filed":
+        item.status = "filed"
+        item.filed_at = now
+        item.current_step = None
+        year = clock.local_now().year
+        item.archive_number = next_number(session, item.court_id, "archive", year)

@@ -1,0 +1,1 @@
+"""SpiffWorkflow runtime: specs per process-model version, state without the spec."""

@@ -1,0 +1,103 @@
+"""Build SpiffWorkflow specs from stored BPMN and describe their user tasks.
+
+Specs are parsed from the hardened XML tree, never from a file path, and cached per
+process-model id: a version never changes once saved, so the cache cannot go stale
+across processes.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
+from SpiffWorkflow.bpmn.specs.bpmn_process_spec import BpmnProcessSpec
+from SpiffWorkflow.bpmn.specs.mixins.user_task import UserTask as BpmnUserTask
+from SpiffWorkflow.spiff.parser.process import VALIDATOR, SpiffBpmnParser
+
+from engine.bpmn_xml import BpmnXmlError, parse_bpmn_xml
+from engine.roles import role_for_lane
+
+
+@dataclass(frozen=True)
+class ProcessSpecs:
+    key: str
+    spec: BpmnProcessSpec
+    subprocess_specs: dict[str, BpmnProcessSpec]
+
+
+class SpecError(ValueError):
+    """The diagram cannot be turned into an executable spec; names the element."""
+
+    def __init__(self, message: str, element_id: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.element_id = element_id
+
+
+def build_specs(bpmn_xml: str | bytes, source: str = "<bpmn>") -> ProcessSpecs:
+    """Parse (hardened) and build the executable spec of the diagram's executable process."""
+    try:
+        tree = parse_bpmn_xml(bpmn_xml, source)
+    except BpmnXmlError as exc:
+        raise SpecError(exc.message) from exc
+    parser = SpiffBpmnParser(validator=VALIDATOR)
+    try:
+        parser.add_bpmn_xml(tree, source)
+        process_ids = parser.get_process_ids()
+        if not process_ids:
+            raise SpecError("the diagram has no executable process (isExecutable=\"true\")")
+        key = process_ids[0]
+        spec = parser.get_spec(key)
+        subprocess_specs = parser.get_subprocess_specs(key)
+    except ValidationException as exc:
+        raise SpecError(str(exc).splitlines()[0], getattr(exc, "id", None)) from exc
+    return ProcessSpecs(key, spec, subprocess_specs)
+
+
+_cache: dict[int, ProcessSpecs] = {}
+_cache_lock = threading.Lock()
+
+
+def specs_for_model(model_id: int, bpmn_xml: str) -> ProcessSpecs:
+    """Cached `build_specs` for an (immutable) process-model version."""
+    with _cache_lock:
+        cached = _cache.get(model_id)
+    if cached is None:
+        cached = build_specs(bpmn_xml, f"model-{model_id}")
+        with _cache_lock:
+            _cache[model_id] = cached
+    return cached
+
+
+@dataclass(frozen=True)
+class UserTaskInfo:
+    """What the product reads from a user task spec."""
+
+    bpmn_id: str
+    title: str
+    role: str | None
+    form: str | None
+    properties: dict[str, str]
+
+
+def describe_user_task(task_spec: BpmnUserTask) -> UserTaskInfo:
+    extensions = getattr(task_spec, "extensions", {}) or {}
+    return UserTaskInfo(
+        bpmn_id=task_spec.bpmn_id,
+        title=task_spec.bpmn_name or task_spec.bpmn_id,
+        role=role_for_lane(task_spec.lane),
+        form=extensions.get("formJsonSchemaFilename"),
+        properties=dict(extensions.get("properties", {})),
+    )
+
+
+def user_task_specs(specs: ProcessSpecs) -> list[BpmnUserTask]:
+    """Every user task spec of the process and its subprocesses."""
+    all_specs = [specs.spec, *specs.subprocess_specs.values()]
+    return [
+        task_spec
+        for process_spec in all_specs
+        for task_spec in process_spec.task_specs.values()
+        if isinstance(task_spec, BpmnUserTask)
+    ]

@@ -1,0 +1,185 @@
+"""REST API v1: JSON in, JSON out, every error as `{"error": {code, message, fields?}}`."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from flask import Blueprint, jsonify, request
+from flask_login import current_user
+from werkzeug.exceptions import HTTPException
+
+from engine import clock
+from engine.errors import BadRequest, DomainError, InvalidData
+from engine.services import items, tasks
+from web.api.openapi import openapi_document
+from web.api.serializers import item_json, item_summary_json, page_json, task_json
+from web.auth import bearer_token
+from web.db import actor, work
+from web.extensions import csrf
+
+api = Blueprint("api", __name__, url_prefix="/api/v1")
+csrf.exempt(api)
+MAX_PER_PAGE = 100
+
+
+def error_response(code: str, message: str, status: int, fields: dict | None = None):
+    body: dict[str, Any] = {"code": code, "message": message}
+    if fields:
+        body["fields"] = fields
+    return jsonify({"error": body}), status
+
+
+@api.errorhandler(DomainError)
+def _domain_error(exc: DomainError):
+    return error_response(exc.code, exc.message, exc.status, exc.fields)
+
+
+@api.errorhandler(HTTPException)
+def _http_error(exc: HTTPException):
+    codes = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+             405: "method_not_allowed", 409: "conflict", 413: "too_large"}
+    return error_response(codes.get(exc.code, "error"), exc.description, exc.code)
+
+
+@api.before_request
+def _authenticate():
+    if request.endpoint == "api.openapi":
+        return None
+    if bearer_token() is None and current_user.is_authenticated:
+        csrf.protect()  # cookie-authenticated writes need the CSRF token like forms do
+    if not current_user.is_authenticated:
+        return error_response("unauthorized", "missing or invalid API token", 401)
+    return None
+
+
+def json_body() -> dict[str, Any]:
+    data = request.get_json(silent=True)
+    if data is None:
+        raise BadRequest("request body must be valid JSON (Content-Type: application/json)")
+    if not isinstance(data, dict):
+        raise BadRequest("request body must be a JSON object")
+    return data
+
+
+def int_arg(name: str, default: int, maximum: int | None = None) -> int:
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return default
+    if not raw.isdigit() or int(raw) < 1:
+        raise InvalidData(f"{name} must be a positive integer", {name: "positive integer"})
+    return min(int(raw), maximum) if maximum else int(raw)
+
+
+def bool_arg(name: str) -> bool | None:
+    raw = request.args.get(name)
+    if raw in (None, ""):
+        return None
+    if raw.lower() not in ("true", "false", "1", "0"):
+        raise InvalidData(f"{name} must be true or false", {name: "true or false"})
+    return raw.lower() in ("true", "1")
+
+
+def parse_instant(name: str, raw: Any) -> datetime | None:
+    if raw is None:
+        return None
+    try:
+        value = datetime.fromisoformat(str(raw))
+    except ValueError:
+        raise InvalidData(f"{name} must be an ISO-8601 date or time", {name: "ISO-8601"}) from None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=clock.business_timezone())
+    return value
+
+
+@api.get("/openapi.json")
+def openapi():
+    return jsonify(openapi_document())
+
+
+@api.post("/items")
+def register_item():
+    body = json_body()
+    new = items.NewItem(
+        kind=body.get("kind"),
+        title=body.get("title"),
+        content=body.get("content"),
+        deputies=body.get("deputies"),
+        received_at=parse_instant("received_at", body.get("received_at")),
+    )
+    with work() as session:
+        item = items.register(session, actor(session), new)
+        result = item_json(items.detail(session, actor(session), item.id))
+    return jsonify(result), 201
+
+
+@api.get("/items")
+def list_items():
+    query = items.ItemQuery(
+        kind=request.args.get("kind") or None,
+        status=request.args.get("status") or None,
+        overdue=bool_arg("overdue"),
+        q=request.args.get("q") or None,
+        page=int_arg("page", 1),
+        per_page=int_arg("per_page", 20, MAX_PER_PAGE),
+    )
+    with work() as session:
+        rows, total = items.search(session, actor(session), query)
+        return jsonify(page_json([item_summary_json(i) for i in rows], total, query.page, query.per_page))
+
+
+@api.get("/items/<int:item_id>")
+def get_item(item_id: int):
+    with work() as session:
+        return jsonify(item_json(items.detail(session, actor(session), item_id)))
+
+
+@api.get("/tasks")
+def list_tasks():
+    query = tasks.TaskQuery(
+        scope=request.args.get("scope", "mine"),
+        page=int_arg("page", 1),
+        per_page=int_arg("per_page", 20, MAX_PER_PAGE),
+    )
+    with work() as session:
+        rows, total = tasks.inbox(session, actor(session), query)
+        return jsonify(page_json([task_json(t) for t in rows], total, query.page, query.per_page))
+
+
+@api.get("/tasks/<int:task_id>")
+def get_task(task_id: int):
+    with work() as session:
+        task = tasks.get(session, actor(session), task_id)
+        return jsonify({**task_json(task), "form": tasks.form_schema(session, task)})
+
+
+@api.post("/tasks/<int:task_id>/claim")
+def claim_task(task_id: int):
+    with work() as session:
+        return jsonify(task_json(tasks.claim(session, actor(session), task_id)))
+
+
+@api.post("/tasks/<int:task_id>/release")
+def release_task(task_id: int):
+    with work() as session:
+        return jsonify(task_json(tasks.release(session, actor(session), task_id)))
+
+
+@api.post("/tasks/<int:task_id>/assign")
+def assign_task(task_id: int):
+    username = json_body().get("username")
+    if not isinstance(username, str) or not username:
+        raise InvalidData("username is required", {"username": "required"})
+    with work() as session:
+        return jsonify(task_json(tasks.assign(session, actor(session), task_id, username)))
+
+
+@api.post("/tasks/<int:task_id>/complete")
+def complete_task(task_id: int):
+    body = json_body()
+    if "data" not in body:
+        raise InvalidData("data is required", {"data": "required"})
+    with work() as session:
+        user = actor(session)
+        item = tasks.complete(session, user, task_id, body["data"])
+        return jsonify(item_json(items.detail(session, user, item.id)))

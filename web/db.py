@@ -1,0 +1,30 @@
+"""The unit of work for one request: handlers open it, call one service, render."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from flask import current_app
+from flask_login import current_user
+from sqlalchemy.orm import Session
+
+from engine.db import unit_of_work
+from engine.errors import Unauthorized
+from engine.models import User
+
+
+@contextmanager
+def work() -> Iterator[Session]:
+    with unit_of_work(current_app.extensions["liaison"]["sessions"]) as session:
+        yield session
+
+
+def actor(session: Session) -> User:
+    """The signed-in user, loaded in this unit of work's session."""
+    if not current_user.is_authenticated:
+        raise Unauthorized("sign in or send an API token")
+    user = session.get(User, current_user.id)
+    if user is None or not user.active:
+        raise Unauthorized("account is disabled")
+    return user

@@ -1,0 +1,212 @@
+"""Server-rendered pages: login, inbox, register, task forms, item pages."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, time
+
+from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_required, login_user, logout_user
+
+from engine import clock
+from engine.errors import DomainError, InvalidData, NotFound
+from engine.forms import coerce_form_input
+from engine.models import ITEM_KINDS
+from engine.roles import ROLE_LABELS
+from engine.services import accounts, items, tasks
+from web.auth import signed_in
+from web.db import actor, work
+from web.ui.forms import LoginForm, RegisterItemForm
+
+ui = Blueprint("ui", __name__, template_folder="../templates/ui")
+INBOX_TABS = ("mine", "candidate", "all", "done")
+
+
+@ui.app_context_processor
+def _labels() -> dict:
+    action_labels = {
+        "registered": _("登记"),
+        "claimed": _("签收"),
+        "released": _("退回待签收"),
+        "assigned": _("指派"),
+        "completed": _("完成"),
+        "filed": _("归档"),
+    }
+    return {"role_labels": ROLE_LABELS, "tz": clock.business_timezone(), "action_labels": action_labels}
+
+
+@ui.app_errorhandler(NotFound)
+def _not_found(exc: NotFound):
+    return render_template("error.html", message=exc.message, status=404), 404
+
+
+@ui.route("/login", methods=["GET", "POST"])
+def login():
+    form = LoginForm()
+    if form.validate_on_submit():
+        with work() as session:
+            user = accounts.authenticate(session, form.username.data, form.password.data)
+            if user is not None:
+                login_user(signed_in(user))
+                return redirect(url_for("ui.inbox"))
+        flash(_("用户名或密码错误"), "danger")
+    return render_template("login.html", form=form), 200 if request.method == "GET" else 401
+
+
+@ui.post("/logout")
+@login_required
+def logout():
+    logout_user()
+    return redirect(url_for("ui.login"))
+
+
+@ui.get("/")
+@login_required
+def home():
+    return redirect(url_for("ui.inbox"))
+
+
+@ui.get("/inbox")
+@login_required
+def inbox():
+    tab = request.args.get("tab", "mine")
+    if tab not in INBOX_TABS:
+        tab = "mine"
+    page = request.args.get("page", 1, type=int) or 1
+    with work() as session:
+        user = actor(session)
+        if tab == "done":
+            rows, total = tasks.done(session, user), None
+        else:
+            rows, total = tasks.inbox(session, user, tasks.TaskQuery(tab, max(page, 1), 50))
+        counts = {
+            scope: tasks.inbox(session, user, tasks.TaskQuery(scope, 1, 1))[1]
+            for scope in ("mine", "candidate")
+        }
+        return render_template("inbox.html", tab=tab, rows=rows, total=total, counts=counts, page=page)
+
+
+@ui.route("/items/new", methods=["GET", "POST"])
+@login_required
+def register_item():
+    form = RegisterItemForm()
+    if request.method == "GET":
+        form.received_at.data = clock.local_now().date()
+    if form.validate_on_submit():
+        received = datetime.combine(form.received_at.data, time(9, 0), clock.business_timezone())
+        new = items.NewItem(
+            kind=form.kind.data,
+            title=form.title.data,
+            content=form.content.data,
+            deputies=[d.strip() for d in re.split(r"[,，、;；]", form.deputies.data) if d.strip()],
+            received_at=min(received, clock.now()),
+        )
+        try:
+            with work() as session:
+                item = items.register(session, actor(session), new)
+                first = items.detail(session, actor(session), item.id).open_tasks
+                flash(_("已登记 %(number)s", number=item.number), "success")
+                target = url_for("ui.task_page", task_id=first[0].id) if first else url_for(
+                    "ui.item_page", item_id=item.id)
+            return redirect(target)
+        except InvalidData as exc:
+            for name, message in (exc.fields or {}).items():
+                getattr(form, name, form.title).errors.append(message)
+        except DomainError as exc:
+            flash(exc.message, "danger")
+    return render_template("item_new.html", form=form), 422 if form.errors else 200
+
+
+@ui.get("/items")
+@login_required
+def item_list():
+    kind = request.args.get("kind") or None
+    query = items.ItemQuery(
+        kind=kind if kind in ITEM_KINDS else None,
+        status=request.args.get("status") or None,
+        q=request.args.get("q") or None,
+        page=max(request.args.get("page", 1, type=int) or 1, 1),
+        per_page=50,
+    )
+    with work() as session:
+        rows, total = items.search(session, actor(session), query)
+        return render_template("items.html", rows=rows, total=total, query=query)
+
+
+@ui.get("/items/<int:item_id>")
+@login_required
+def item_page(item_id: int):
+    with work() as session:
+        detail = items.detail(session, actor(session), item_id)
+        return render_template("item.html", detail=detail, item=detail.item)
+
+
+@ui.get("/items/<int:item_id>/diagram.bpmn")
+@login_required
+def item_diagram(item_id: int):
+    with work() as session:
+        detail = items.detail(session, actor(session), item_id)
+        return Response(detail.process.bpmn_xml, mimetype="application/xml")
+
+
+@ui.route("/tasks/<int:task_id>", methods=["GET", "POST"])
+@login_required
+def task_page(task_id: int):
+    errors: dict[str, str] = {}
+    values: dict = {}
+    if request.method == "POST":
+        try:
+            with work() as session:
+                task = tasks.get(session, actor(session), task_id)
+                values = coerce_form_input(tasks.form_schema(session, task), request.form)
+                item = tasks.complete(session, actor(session), task_id, values)
+                flash(_("已完成：%(title)s", title=task.title), "success")
+                if item.status == "filed":
+                    return redirect(url_for("ui.item_page", item_id=item.id))
+                return redirect(url_for("ui.inbox"))
+        except InvalidData as exc:
+            errors = exc.fields or {}
+            flash(_("请修改标出的字段"), "danger")
+        except NotFound:
+            raise
+        except DomainError as exc:
+            flash(exc.message, "danger")
+    with work() as session:
+        user = actor(session)
+        task = tasks.get(session, user, task_id)
+        if task.status != "open":
+            return redirect(url_for("ui.item_page", item_id=task.item_id))
+        detail = items.detail(session, user, task.item_id)
+        return render_template(
+            "task.html",
+            task=task,
+            schema=tasks.form_schema(session, task),
+            detail=detail,
+            item=detail.item,
+            errors=errors,
+            values=values,
+            user=user,
+        ), 422 if errors else 200
+
+
+@ui.post("/tasks/<int:task_id>/<any(claim, release):action>")
+@login_required
+def task_action(task_id: int, action: str):
+    with work() as session:
+        operation = tasks.claim if action == "claim" else tasks.release
+        try:
+            operation(session, actor(session), task_id)
+        except NotFound:
+            raise
+        except DomainError as exc:
+            flash(exc.message, "danger")
+    if action == "release":
+        return redirect(url_for("ui.inbox", tab="candidate"))
+    return redirect(url_for("ui.task_page", task_id=task_id))
+
+
+@ui.get("/lang/<code>")
+def set_language(code: str):
+    return redirect(url_for("ui.inbox", lang=code) if current_user.is_authenticated else url_for(
+        "ui.login", lang=code))

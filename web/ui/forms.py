@@ -1,0 +1,25 @@
+"""Flask-WTF forms for the fixed pages (task forms are generated from JSON Schema)."""
+
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import DateField, PasswordField, SelectField, StringField, TextAreaField
+from wtforms.validators import DataRequired, Length
+
+
+class LoginForm(FlaskForm):
+    username = StringField(_l("用户名"), validators=[DataRequired(), Length(max=80)])
+    password = PasswordField(_l("密码"), validators=[DataRequired(), Length(max=200)])
+
+
+class RegisterItemForm(FlaskForm):
+    kind = SelectField(_l("类别"), choices=[("suggestion", _l("代表建议"))])
+    title = StringField(_l("标题"), validators=[DataRequired(), Length(max=300)])
+    content = TextAreaField(_l("内容"), validators=[DataRequired(), Length(max=50_000)])
+    deputies = StringField(
+        _l("代表"),
+        validators=[DataRequired(), Length(max=1000)],
+        description=_l("多位代表以逗号分隔"),
+    )
+    received_at = DateField(_l("收件日期"), validators=[DataRequired()])
