@@ -45,8 +45,13 @@ def load_demo(factory: sessionmaker[Session], court_name: str) -> list[tuple[str
             accounts.create_departments(session, court, DEPARTMENTS)
             for username, role, department, display_name in USERS:
                 accounts.create_user(
-                    session, court, username, role, department=department,
-                    password=DEMO_PASSWORD, display_name=display_name,
+                    session,
+                    court,
+                    username,
+                    role,
+                    department=department,
+                    password=DEMO_PASSWORD,
+                    display_name=display_name,
                 )
             session.flush()
             _demo_items(session)
@@ -70,12 +75,22 @@ def _demo_items(session: Session) -> None:
         script = [
             ("registrar", {"department": "民一庭", "opinion": "请民一庭研究办理，按期答复代表。"}),
             ("drafter", {"draft": "经研究，我院已采取以下措施：一是……二是……，下一步将继续改进。"}),
-            ("leader", {"approved": stage != "sent_back",
-                        "comment": "请补充具体措施和时间表。" if stage == "sent_back" else "同意。"}),
-            ("registrar", {"reply_class": "A", "reply": "代表您好：您提出的建议已办理完毕，具体情况如下……"}),
+            (
+                "leader",
+                {
+                    "approved": stage != "sent_back",
+                    "comment": "请补充具体措施和时间表。" if stage == "sent_back" else "同意。",
+                },
+            ),
+            (
+                "registrar",
+                {"reply_class": "A", "reply": "代表您好：您提出的建议已办理完毕，具体情况如下……"},
+            ),
             ("registrar", {"comment": "材料齐全，归档。"}),
         ]
         steps = {"registered": 0, "drafting": 1, "awaiting_approval": 2, "sent_back": 3, "filed": 5}
         for username, data in script[: steps[stage]]:
-            task = session.scalar(select(Task).where(Task.item_id == item.id, Task.status == "open"))
+            task = session.scalar(
+                select(Task).where(Task.item_id == item.id, Task.status == "open")
+            )
             tasks.complete(session, users[username], task.id, data)

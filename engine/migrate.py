@@ -1,4 +1,5 @@
-"""Create or migrate the schema with Alembic, then make sure the court and workflows exist."""
+"""Create or migrate the schema with Alembic, then make sure the court, the holiday
+calendar and the shipped workflows exist (each only if missing)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from engine.config import PROJECT_ROOT
 from engine.db import unit_of_work
 from engine.services.accounts import get_or_create_court
 from engine.services.process_models import load_shipped
+from engine.workcalendar import seed_from_chinesecalendar
 
 
 def alembic_config(engine: Engine) -> Config:
@@ -28,5 +30,6 @@ def upgrade(engine: Engine, court_name: str) -> list[str]:
         command.upgrade(config, "head")
     factory = sessionmaker(bind=engine, expire_on_commit=False)
     with unit_of_work(factory) as session:
+        seed_from_chinesecalendar(session)
         court = get_or_create_court(session, court_name)
         return load_shipped(session, court)

@@ -7,12 +7,13 @@ they never deserialize workflow state.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import (
     JSON,
     Boolean,
+    Date,
     DateTime,
     ForeignKey,
     Index,
@@ -75,6 +76,8 @@ class User(Base):
     role: Mapped[str] = mapped_column(String(20))
     department_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id"))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    email: Mapped[str | None] = mapped_column(String(200))
+    daily_digest: Mapped[bool] = mapped_column(Boolean, default=False)
     department: Mapped[Department | None] = relationship(lazy="joined")
 
 
@@ -126,7 +129,6 @@ class ProcessModel(Base):
     created_at: Mapped[datetime] = mapped_column(default=clock.now)
 
 
-
 class ItemDeputy(Base):
     __tablename__ = "item_deputies"
     item_id: Mapped[int] = mapped_column(ForeignKey("items.id"), primary_key=True)
@@ -141,6 +143,8 @@ class Item(Base):
         UniqueConstraint("court_id", "number"),
         Index("ix_items_court_status", "court_id", "status", "id"),
         Index("ix_items_department", "department_id", "status"),
+        Index("ix_items_escalation", "next_escalation_at"),
+        Index("ix_items_due", "court_id", "status", "due_at"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     court_id: Mapped[int] = mapped_column(ForeignKey("courts.id"))
@@ -153,6 +157,13 @@ class Item(Base):
     current_step: Mapped[str | None] = mapped_column(String(100))
     department_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id"))
     due_at: Mapped[datetime | None]
+    remind_at: Mapped[datetime | None]
+    supervise_at: Mapped[datetime | None]
+    due_fallback: Mapped[bool] = mapped_column(Boolean, default=False)
+    assigned_at: Mapped[datetime | None]
+    escalation_level: Mapped[int] = mapped_column(Integer, default=0)
+    next_escalation_at: Mapped[datetime | None]
+    supervised: Mapped[bool] = mapped_column(Boolean, default=False)
     archive_number: Mapped[str | None] = mapped_column(String(40))
     created_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(default=clock.now)
@@ -185,6 +196,7 @@ class Task(Base):
         Index("ix_tasks_assignee", "assignee_id", "status", "created_at"),
         Index("ix_tasks_item", "item_id", "status"),
         Index("ix_tasks_due", "status", "due_at"),
+        Index("ix_tasks_escalation", "next_escalation_at"),
         Index("ix_tasks_completed_by", "completed_by_id", "completed_at"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -202,7 +214,10 @@ class Task(Base):
     created_at: Mapped[datetime] = mapped_column(default=clock.now)
     due_at: Mapped[datetime | None]
     remind_at: Mapped[datetime | None]
+    supervise_at: Mapped[datetime | None]
+    due_fallback: Mapped[bool] = mapped_column(Boolean, default=False)
     escalation_level: Mapped[int] = mapped_column(Integer, default=0)
+    next_escalation_at: Mapped[datetime | None]
     completed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     completed_at: Mapped[datetime | None]
     item: Mapped[Item] = relationship(lazy="joined")
@@ -241,3 +256,89 @@ class AuditEvent(Base):
     comment: Mapped[str | None] = mapped_column(Text)
     data: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     actor: Mapped[User | None] = relationship(lazy="joined")
+
+
+class CalendarYear(Base):
+    """A year whose holidays and make-up working days have been entered.
+
+    Years without a row fall back to Monday–Friday, and deadlines computed in them are
+    flagged so users see the calendar was guessed.
+    """
+
+    __tablename__ = "calendar_years"
+    year: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    source: Mapped[str] = mapped_column(String(100))  # e.g. "chinesecalendar 1.11.0", "import"
+    updated_at: Mapped[datetime] = mapped_column(default=clock.now)
+
+
+class CalendarDay(Base):
+    """An exception to the Monday–Friday rule: a holiday on a weekday or a 调休 working weekend."""
+
+    __tablename__ = "calendar_days"
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    is_working: Mapped[bool] = mapped_column(Boolean)
+    name: Mapped[str | None] = mapped_column(String(100))
+
+
+class KindSetting(Base):
+    """Per court and item kind: the item deadline and when an overdue item goes to a leader."""
+
+    __tablename__ = "kind_settings"
+    court_id: Mapped[int] = mapped_column(ForeignKey("courts.id"), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20), primary_key=True)
+    limit_months: Mapped[int | None] = mapped_column(Integer)
+    limit_working_days: Mapped[int | None] = mapped_column(Integer)
+    due_soon_working_days: Mapped[int] = mapped_column(Integer, default=3)
+    supervise_after_working_days: Mapped[int] = mapped_column(Integer, default=2)
+
+
+class Escalation(Base):
+    """One escalation level reached by a task or an item; `key` makes it happen once."""
+
+    __tablename__ = "escalations"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    court_id: Mapped[int] = mapped_column(ForeignKey("courts.id"))
+    key: Mapped[str] = mapped_column(
+        String(60), unique=True
+    )  # task:<id>:<level> / item:<id>:<level>
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id"), index=True)
+    task_id: Mapped[int | None] = mapped_column(ForeignKey("tasks.id"))
+    level: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
+
+
+class Alert(Base):
+    """An in-app alert for one person about one escalation (never two for the same pair)."""
+
+    __tablename__ = "alerts"
+    __table_args__ = (
+        UniqueConstraint("user_id", "escalation_id"),
+        Index("ix_alerts_user", "user_id", "read_at", "id"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    court_id: Mapped[int] = mapped_column(ForeignKey("courts.id"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    escalation_id: Mapped[int] = mapped_column(ForeignKey("escalations.id"))
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id"))
+    task_id: Mapped[int | None] = mapped_column(ForeignKey("tasks.id"))
+    level: Mapped[int] = mapped_column(Integer)
+    message: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
+    read_at: Mapped[datetime | None]
+
+
+class OutboxMail(Base):
+    """Mail written in the same transaction as its cause and sent after commit."""
+
+    __tablename__ = "outbox_mail"
+    __table_args__ = (Index("ix_outbox_pending", "sent_at", "next_attempt_at"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(80), unique=True)  # alert:<id> / digest:<user>:<date>
+    to_address: Mapped[str] = mapped_column(String(200))
+    subject: Mapped[str] = mapped_column(String(300))
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=clock.now)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    sent_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)

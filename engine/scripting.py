@@ -15,9 +15,11 @@ them with plain ``eval``/``exec``, which is a remote shell. This module runs the
 Aborts raised inside the sandbox derive from ``BaseException`` so that a script's own
 ``except Exception`` cannot swallow them; they surface as :class:`ScriptRefused`.
 
-Known limit: an in-process sandbox cannot bound memory completely (e.g. ``str()`` of a
-huge nested list). The obvious allocation bombs are refused; full isolation would need a
-worker process with resource limits.
+Known limit: an in-process sandbox cannot bound memory or the C stack completely. The
+obvious bombs are refused (huge ``*``/``**``/``<<``, ``range``, padding, ``join``,
+``str()`` of huge structures, nested lazy iterators), but e.g. hashing a tuple nested
+200,000 levels deep still overflows the C stack. Full isolation needs a worker process
+with resource limits.
 """
 
 from __future__ import annotations
@@ -67,6 +69,9 @@ MAX_SEQUENCE_LENGTH = 1_000_000
 """Items (or characters) a guarded operation may produce."""
 MAX_INT_BITS = 100_000
 """About 30,000 decimal digits: far beyond business arithmetic, far below a CPU bomb."""
+MAX_CALL_DEPTH = 200
+"""Nested Python calls (sandboxed functions, guards and helpers) a script may make."""
+_RECURSION_MARGIN = 50
 MAX_FORMAT_WIDTH = 1_000
 """Largest width/precision in f-string format specs and %-formatting."""
 
@@ -344,7 +349,11 @@ class _GuardingTransformer(RestrictingNodeTransformer):
 
     def visit_FormattedValue(self, node: ast.FormattedValue) -> ast.AST:
         # The format spec is a constant-only JoinedStr (checked above) and must stay one.
-        node.value = self.visit(node.value)
+        value = self.visit(node.value)
+        node.value = ast.Call(
+            func=ast.Name("_guarded_format_value_", ast.Load()), args=[value], keywords=[]
+        )
+        copy_locations(node.value, value)
         return node
 
 
@@ -353,6 +362,9 @@ def _compile(source: str, mode: str) -> types.CodeType:
     """Check and compile; cached because the same diagram code runs again and again."""
     if len(source) > MAX_SOURCE_LENGTH:
         raise _Violation(f"The code is too long (more than {MAX_SOURCE_LENGTH:,} characters)")
+    if mode == "eval":
+        # eval() ignores surrounding blanks, and XML editors like to add them.
+        source = source.strip()
     try:
         tree = ast.parse(source, filename=_SCRIPT_FILENAME, mode=mode)
     except SyntaxError as err:
@@ -391,7 +403,9 @@ def check_code(source: str, mode: str) -> str | None:
     if mode not in ("eval", "exec"):
         raise ValueError(f"mode must be 'eval' or 'exec', not {mode!r}")
     if not isinstance(source, str):
-        return "The code must be text"
+        # A programming error (e.g. passing SpiffWorkflow's condition object instead of
+        # its text), not a designer error: fail loudly rather than report bogus problems.
+        raise TypeError(f"source must be str, not {type(source).__name__}")
     try:
         _compile(source, mode)
     except _Violation as violation:
@@ -453,6 +467,7 @@ def _check_mod(left: Any, right: Any) -> None:
         left = bytes(left).decode("latin-1")
     if not isinstance(left, str):
         return
+    _check_text_size(right)
     for width, precision in _PERCENT_SPEC.findall(left):
         for number in (width, precision):
             if number == "*":
@@ -467,6 +482,61 @@ def _guarded(check: Callable[[Any, Any], None], op: Callable[[Any, Any], Any]) -
         return op(left, right)
 
     return guarded
+
+
+def _check_text_size(value: Any) -> None:
+    """Abort if the text of a container (``str(value)``) would be huge.
+
+    ``str([s] * 10**6)`` with a long ``s`` asks for terabytes in one C call; the estimate
+    walks the structure (shared items count every time, as they print every time).
+    """
+    if not isinstance(value, list | tuple | dict | set | frozenset):
+        return
+    budget = MAX_SEQUENCE_LENGTH
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str | bytes):
+            budget -= len(item) + 4
+        elif isinstance(item, int):
+            budget -= item.bit_length() // 3 + 2
+        elif isinstance(item, dict):
+            budget -= 2 * len(item) + 2
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple | set | frozenset):
+            budget -= 2
+            stack.extend(item)
+        else:
+            budget -= 32
+        if budget < 0:
+            _abort(f"The text would be too large (more than {MAX_SEQUENCE_LENGTH:,} characters)")
+
+
+class _StrMeta(type):
+    def __instancecheck__(cls, instance: Any) -> bool:
+        return isinstance(instance, builtins.str)
+
+    def __subclasscheck__(cls, subclass: type) -> bool:
+        return issubclass(subclass, builtins.str)
+
+
+class _SandboxStr(builtins.str, metaclass=_StrMeta):
+    """The sandbox's ``str``: ``str(x)`` is size-checked and returns a plain str.
+
+    It stays a type, so ``isinstance(x, str)`` and ``str.maketrans`` work as usual.
+    """
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> builtins.str:  # type: ignore[misc]
+        if args:
+            _check_text_size(args[0])
+        return builtins.str(*args, **kwargs)
+
+
+def _guarded_format_value(value: Any) -> Any:
+    """Every ``{value}`` in an f-string: the same size check as ``str(value)``."""
+    _check_text_size(value)
+    return value
 
 
 def _guarded_fstring(value: str) -> str:
@@ -516,6 +586,17 @@ def _bounded_range(*args: int) -> range:
     if length > MAX_RANGE_LENGTH:
         _abort(f"range() is limited to {MAX_RANGE_LENGTH:,} items")
     return result
+
+
+def _eager(lazy: Callable[..., Any]) -> Callable[..., list]:
+    """Return lists, not lazy iterators: a chain of 100,000 nested ``map`` objects
+    overflows the C stack when consumed, which crashes the whole process."""
+
+    def eager(*args: Any, **kwargs: Any) -> list:
+        return list(lazy(*args, **kwargs))
+
+    eager.__name__ = lazy.__name__
+    return eager
 
 
 def _numeric_sum(iterable: Any, /, start: Any = 0) -> Any:
@@ -669,25 +750,19 @@ _ALLOWED_BUILTIN_NAMES = (
     "chr",
     "dict",
     "divmod",
-    "enumerate",
-    "filter",
     "float",
     "frozenset",
     "int",
     "isinstance",
     "len",
     "list",
-    "map",
     "max",
     "min",
     "ord",
-    "reversed",
     "round",
     "set",
     "sorted",
-    "str",
     "tuple",
-    "zip",
     # Exception classes, so scripts can 'raise ValueError(...)' and 'except KeyError:'.
     "ArithmeticError",
     "AttributeError",
@@ -709,7 +784,13 @@ def _make_builtins() -> dict[str, Any]:
             "False": False,
             "None": None,
             "range": _bounded_range,
+            "enumerate": _eager(enumerate),
+            "filter": _eager(filter),
+            "map": _eager(map),
+            "reversed": _eager(reversed),
+            "zip": _eager(zip),
             "sum": _numeric_sum,
+            "str": _SandboxStr,
             # RestrictedPython hooks
             "_getattr_": _guarded_getattr,
             "_getitem_": _guarded_getitem,
@@ -728,6 +809,7 @@ def _make_builtins() -> dict[str, Any]:
             "_guarded_lshift_": _guarded(_check_lshift, operator.lshift),
             "_guarded_mod_": _guarded(_check_mod, operator.mod),
             "_guarded_fstring_": _guarded_fstring,
+            "_guarded_format_value_": _guarded_format_value,
         }
     )
     return namespace
@@ -742,32 +824,58 @@ _BUILTINS: Mapping[str, Any] = types.MappingProxyType(_make_builtins())
 
 
 class _Budget:
-    """A ``sys.settrace`` hook that aborts after a deadline or an event count.
+    """A ``sys.settrace`` hook that aborts after a deadline, an event count or a call depth.
 
     Tracing is per thread and needs no signals, so it works in web workers and the
     scheduler alike. Raising from a trace hook also uninstalls it, which is fine: the
     abort is a BaseException that sandboxed code cannot catch.
+
+    The call depth matters as much as the clock: if deep recursion ever raised
+    RecursionError *inside* this hook, CPython would silently uninstall it, and code
+    that caught the RecursionError would then run untimed. Sandboxed recursion is
+    therefore stopped well before the interpreter's own limit.
     """
 
-    __slots__ = ("deadline", "events", "max_events", "time_limit")
+    __slots__ = ("deadline", "depth", "events", "max_depth", "max_events", "time_limit")
 
     def __init__(self, time_limit: float, max_events: int) -> None:
         self.time_limit = time_limit
         self.max_events = max_events
         self.events = 0
+        self.depth = 0
+        headroom = sys.getrecursionlimit() - _stack_depth() - _RECURSION_MARGIN
+        self.max_depth = max(min(MAX_CALL_DEPTH, headroom // 3), 1)
         self.deadline = time.monotonic() + time_limit
 
     def trace(self, frame: types.FrameType, event: str, arg: Any) -> Callable | None:
-        if event == "call" and frame.f_code.co_filename == _SCRIPT_FILENAME:
-            # CPython 3.11 emits no line event for a one-line loop ('while True: pass'),
-            # so sandboxed frames are traced per bytecode instruction.
-            frame.f_trace_opcodes = True
+        if event == "call":
+            self.depth += 1
+            if self.depth > self.max_depth:
+                raise _ScriptAbort(
+                    f"Script exceeded the maximum call depth of {self.max_depth} "
+                    "(endless recursion?)"
+                )
+            if frame.f_code.co_filename == _SCRIPT_FILENAME:
+                # CPython 3.11 emits no line event for a one-line loop ('while True: pass'),
+                # so sandboxed frames are traced per bytecode instruction.
+                frame.f_trace_opcodes = True
+        elif event == "return":
+            self.depth -= 1
         self.events += 1
         if self.events > self.max_events:
             raise _ScriptAbort(f"Script exceeded the limit of {self.max_events:,} execution steps")
         if time.monotonic() > self.deadline:
             raise _ScriptAbort(f"Script exceeded the {self.time_limit} s time limit")
         return self.trace
+
+
+def _stack_depth() -> int:
+    depth = 0
+    frame: types.FrameType | None = sys._getframe()
+    while frame is not None:
+        depth += 1
+        frame = frame.f_back
+    return depth
 
 
 def _abort_line(exc: BaseException) -> int | None:

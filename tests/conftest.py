@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
+from argon2 import PasswordHasher, profiles
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -33,6 +34,11 @@ USERS = {
     "designer": ("designer", None),
     "admin": ("admin", None),
 }
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _cheap_password_hashing() -> None:
+    accounts.use_password_hasher(PasswordHasher.from_parameters(profiles.CHEAPEST))
 
 
 def _backends() -> list[str]:
@@ -83,10 +89,15 @@ def db_engine(database_url: str) -> Iterator[Engine]:
     engine.dispose()
 
 
+REFERENCE_TABLES = {"calendar_years", "calendar_days"}
+
+
 def _clear(engine: Engine) -> None:
-    """Empty every table but keep the schema (much faster than re-migrating)."""
+    """Empty every table but the seeded calendar, keeping the schema (faster than migrating)."""
     with engine.begin() as connection:
-        tables = list(reversed(Base.metadata.sorted_tables))
+        tables = [
+            t for t in reversed(Base.metadata.sorted_tables) if t.name not in REFERENCE_TABLES
+        ]
         if engine.dialect.name == "postgresql":
             names = ", ".join(t.name for t in tables)
             connection.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))

@@ -201,6 +201,13 @@ def test_check_code_accepts_ordinary_code():
     assert check_code("for i in range(3):\n    n = n + i", "exec") is None
 
 
+def test_check_code_wants_text():
+    with pytest.raises(TypeError):
+        check_code(None, "eval")  # type: ignore[arg-type]
+    with pytest.raises(ValueError):
+        check_code("1", "single")
+
+
 def test_refusal_message_names_the_problem(engine):
     task = make_task({}, engine)
     with pytest.raises(ScriptRefused) as info:
@@ -237,6 +244,29 @@ def test_script_cannot_swallow_the_time_limit(engine):
         engine.execute(make_task({}, engine), script)
 
 
+def test_recursion_cannot_switch_off_the_time_limit(engine):
+    """RecursionError raised inside a trace hook would uninstall it; depth is capped first."""
+    script = (
+        "def dive(n):\n"
+        "    return dive(n + 1)\n"
+        "try:\n"
+        "    dive(0)\n"
+        "except Exception:\n"
+        "    pass\n"
+        "while True:\n"
+        "    pass\n"
+    )
+    with pytest.raises(ScriptRefused, match="call depth"):
+        engine.execute(make_task({}, engine), script)
+
+
+def test_lazy_iterators_cannot_be_nested_into_a_crash(engine):
+    """map/filter/zip/enumerate return lists, so no deep C-level iterator chain exists."""
+    task = make_task({"items": [1, -2]}, engine)
+    engine.execute(task, "x = items\nfor i in range(1000):\n    x = map(abs, x)\ny = x")
+    assert task.data["y"] == [1, 2]
+
+
 def test_time_limit_works_outside_the_main_thread():
     environment = RestrictedEnvironment(time_limit=0.2)
     outcome: dict[str, BaseException] = {}
@@ -269,6 +299,10 @@ def test_time_limit_works_outside_the_main_thread():
         "f'{x:>1000000000}'",
         "x.ljust(10**9)",
         "sum([[1]] * 10, [])",
+        "str(['x' * 1000000] * 1000000)",
+        "f'{[x * 100000] * 100000}'",
+        "'%s' % ([x * 100000] * 100000,)",
+        "', '.join([x * 100000] * 100000)",
     ],
 )
 def test_huge_allocations_are_refused(engine, expression):
@@ -297,6 +331,10 @@ def test_doubling_loop_is_refused(engine):
         ("f'{person[\"name\"]}: {score:>3}'", "Li:   5"),
         ("sorted(items, key=lambda v: -v)", [3, 2, 1]),
         ("'PT1H'", "PT1H"),
+        ("\n    score > 3\n  ", True),
+        ("isinstance(status, str) and str(score) == '5'", True),
+        ("str(items) + str(person)", "[1, 2, 3]{'name': 'Li'}"),
+        ("list(zip(items, map(str, items)))", [(1, "1"), (2, "2"), (3, "3")]),
     ],
 )
 def test_ordinary_conditions_work(engine, expression, expected):
@@ -347,7 +385,7 @@ def test_scripts_can_delete_variables_and_keep_private_keys(engine):
 def test_iterators_cannot_be_stored(engine):
     task = make_task({"items": [1, 2]}, engine)
     with pytest.raises(ScriptRefused, match="list"):
-        engine.execute(task, "names = map(str, items)")
+        engine.execute(task, "names = (str(i) for i in items)")
 
 
 def test_script_errors_are_workflow_task_exceptions(engine):

@@ -55,4 +55,3 @@ def init_app(app: Flask) -> None:
         with unit_of_work(sessions) as session:
             user = accounts.user_for_token(session, token)
             return signed_in(user, via_token=True) if user else None
-

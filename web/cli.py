@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -55,7 +56,7 @@ def serve(host: str, port: int, no_scheduler: bool) -> None:
     if not no_scheduler:
         from engine.scheduler import start_background_scheduler
 
-        start_background_scheduler(app.extensions["liaison"]["sessions"])
+        start_background_scheduler(app.extensions["liaison"]["sessions"], _settings().smtp_url)
     click.echo(f"Liaison Desk on http://{host}:{port}")
     waitress_serve(app, host=host, port=port, threads=8)
 
@@ -72,7 +73,9 @@ def db_upgrade() -> None:
 
     settings = _settings()
     loaded = upgrade(make_engine(settings.database_url), settings.court_name)
-    click.echo("schema is up to date" + (f"; loaded workflows: {', '.join(loaded)}" if loaded else ""))
+    click.echo(
+        "schema is up to date" + (f"; loaded workflows: {', '.join(loaded)}" if loaded else "")
+    )
 
 
 @main.command()
@@ -119,8 +122,13 @@ def users_create(name, role, department, password, display_name) -> None:
     """Create a user."""
     with _session() as session:
         user = accounts.create_user(
-            session, _court(session), name, role,
-            department=department, password=password, display_name=display_name,
+            session,
+            _court(session),
+            name,
+            role,
+            department=department,
+            password=password,
+            display_name=display_name,
         )
         click.echo(f"created {user.username} ({user.role})")
 
@@ -138,9 +146,22 @@ def sweep() -> None:
     """Run one escalation sweep now and print what it did."""
     from engine.scheduler import run_sweep
 
-    factory = make_session_factory(make_engine(_settings().database_url))
-    report = run_sweep(factory)
+    settings = _settings()
+    report = run_sweep(make_session_factory(make_engine(settings.database_url)), settings.smtp_url)
     click.echo(report.summary())
+
+
+@main.command()
+def scheduler() -> None:
+    """Run the escalation scheduler as its own process (one sweep a minute)."""
+    from engine.scheduler import run_blocking_scheduler
+
+    settings = _settings()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    click.echo("escalation scheduler running; Ctrl-C to stop")
+    run_blocking_scheduler(
+        make_session_factory(make_engine(settings.database_url)), settings.smtp_url
+    )
 
 
 @main.group()
@@ -179,8 +200,11 @@ def workflows_deploy(file: Path, note: str | None) -> None:
     """Deploy FILE as a new version (forms from workflows/forms)."""
     with _session() as session:
         model = process_models.deploy(
-            session, _court(session), file.read_text(encoding="utf-8"),
-            process_models.shipped_forms(), note=note or f"deployed {file.name}",
+            session,
+            _court(session),
+            file.read_text(encoding="utf-8"),
+            process_models.shipped_forms(),
+            note=note or f"deployed {file.name}",
         )
         click.echo(f"deployed {model.key} version {model.version}")
 

@@ -18,6 +18,13 @@ _hasher = PasswordHasher()
 _DUMMY_HASH = _hasher.hash("not-a-real-password")
 
 
+def use_password_hasher(hasher: PasswordHasher) -> None:
+    """Swap the argon2 parameters (tests use argon2's cheapest profile to stay fast)."""
+    global _hasher, _DUMMY_HASH
+    _hasher = hasher
+    _DUMMY_HASH = hasher.hash("not-a-real-password")
+
+
 def get_or_create_court(session: Session, name: str) -> Court:
     court = session.scalar(select(Court).order_by(Court.id))
     if court is None:
@@ -30,7 +37,8 @@ def get_or_create_court(session: Session, name: str) -> Court:
 def create_departments(session: Session, court: Court, names: list[str]) -> list[Department]:
     """Idempotent: existing departments are returned unchanged."""
     existing = {
-        d.name: d for d in session.scalars(select(Department).where(Department.court_id == court.id))
+        d.name: d
+        for d in session.scalars(select(Department).where(Department.court_id == court.id))
     }
     result = []
     for name in names:

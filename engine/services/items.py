@@ -23,6 +23,7 @@ from engine.models import (
 from engine.services import audit, projection
 from engine.services.numbering import next_number
 from engine.services.process_models import current_model, specs_of
+from engine.services.scheduling import calendar
 from engine.services.visibility import visible_items
 from engine.workflow import runtime
 
@@ -69,6 +70,7 @@ def register(session: Session, actor: User, new: NewItem) -> Item:
     workflow = runtime.start(
         specs_of(model),
         {"item_id": item.id, "item_number": item.number, "kind": item.kind, "title": item.title},
+        calendar(session),
     )
     instance = ProcessInstance(
         item_id=item.id, process_model_id=model.id, state=runtime.dump(workflow)

@@ -45,4 +45,3 @@ def _increment(session: Session, court_id: int, key: str) -> int | None:
         .values(last_value=NumberSequence.last_value + 1)
         .returning(NumberSequence.last_value)
     ).scalar()
-

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from sqlalchemy import select
 from sqlalchemy.orm import Session
-from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 
 from engine import clock
-from engine.models import Item, ProcessInstance, Task
+from engine.models import Item, ProcessInstance, Task, Timer
 from engine.roles import DEPARTMENT_SCOPED_ROLES
 from engine.services.accounts import department_by_name
 from engine.services.numbering import next_number
+from engine.services.scheduling import schedule_task
 from engine.workflow import runtime
 from engine.workflow.specs import describe_user_task
 
@@ -26,6 +27,7 @@ def sync(session: Session, item: Item, instance: ProcessInstance, workflow: Bpmn
         if row.task_guid not in ready:
             row.status = "cancelled"
             row.completed_at = now
+            row.next_escalation_at = None
     known = {row.task_guid for row in open_rows}
     for guid, spiff_task in ready.items():
         if guid in known:
@@ -35,22 +37,25 @@ def sync(session: Session, item: Item, instance: ProcessInstance, workflow: Bpmn
         if info.role in DEPARTMENT_SCOPED_ROLES:
             department_id = item.department_id
             named = spiff_task.data.get("department")
-            if isinstance(named, str) and (found := department_by_name(session, item.court_id, named)):
+            if isinstance(named, str) and (
+                found := department_by_name(session, item.court_id, named)
+            ):
                 department_id = found.id
-        session.add(
-            Task(
-                court_id=item.court_id,
-                item_id=item.id,
-                instance_id=instance.id,
-                task_guid=guid,
-                bpmn_id=info.bpmn_id,
-                title=info.title,
-                form=info.form,
-                role=info.role or "admin",
-                department_id=department_id,
-                created_at=now,
-            )
+        task = Task(
+            court_id=item.court_id,
+            item_id=item.id,
+            instance_id=instance.id,
+            task_guid=guid,
+            bpmn_id=info.bpmn_id,
+            title=info.title,
+            form=info.form,
+            role=info.role or "admin",
+            department_id=department_id,
+            created_at=now,
         )
+        session.add(task)
+        schedule_task(session, task, info.properties)
+    _sync_timers(session, instance, workflow)
     item.current_step = ",".join(describe_user_task(t.task_spec).bpmn_id for t in ready.values())
     instance.completed = workflow.completed
     instance.updated_at = now
@@ -58,5 +63,23 @@ def sync(session: Session, item: Item, instance: ProcessInstance, workflow: Bpmn
         item.status = "filed"
         item.filed_at = now
         item.current_step = None
+        item.next_escalation_at = None
         year = clock.local_now().year
         item.archive_number = next_number(session, item.court_id, "archive", year)
+
+
+def _sync_timers(session: Session, instance: ProcessInstance, workflow: BpmnWorkflow) -> None:
+    """Mirror the workflow's waiting timer events into the `timers` table the sweep reads."""
+    waiting = runtime.waiting_timers(workflow)
+    pending = {
+        row.task_guid: row
+        for row in session.scalars(
+            select(Timer).where(Timer.instance_id == instance.id, Timer.fired_at.is_(None))
+        )
+    }
+    for guid, row in pending.items():
+        if guid not in waiting:
+            session.delete(row)  # the timer's activity ended (or it fired) before it was due
+    for guid, due_at in waiting.items():
+        if guid not in pending:
+            session.add(Timer(instance_id=instance.id, task_guid=guid, due_at=due_at))

@@ -22,6 +22,7 @@ from engine.models import Item, ProcessInstance, Task, User
 from engine.services import audit, projection
 from engine.services.accounts import department_by_name, department_names
 from engine.services.process_models import specs_of
+from engine.services.scheduling import calendar, schedule_item
 from engine.services.visibility import candidate_tasks, visible_tasks
 from engine.workflow import runtime
 
@@ -111,7 +112,9 @@ def claim(session: Session, actor: User, task_id: int) -> Task:
     if not claimed:
         raise Conflict(f"task {task.id} is already claimed by someone else")
     session.refresh(task)
-    audit.record(session, task.item, actor, "claimed", task_bpmn_id=task.bpmn_id, task_title=task.title)
+    audit.record(
+        session, task.item, actor, "claimed", task_bpmn_id=task.bpmn_id, task_title=task.title
+    )
     return task
 
 
@@ -121,7 +124,9 @@ def release(session: Session, actor: User, task_id: int) -> Task:
     if task.assignee_id != actor.id and actor.role != "admin":
         raise Conflict(f"task {task.id} is not claimed by you")
     task.assignee_id = None
-    audit.record(session, task.item, actor, "released", task_bpmn_id=task.bpmn_id, task_title=task.title)
+    audit.record(
+        session, task.item, actor, "released", task_bpmn_id=task.bpmn_id, task_title=task.title
+    )
     return task
 
 
@@ -146,8 +151,13 @@ def assign(session: Session, actor: User, task_id: int, username: str) -> Task:
         )
     task.assignee_id = target.id
     audit.record(
-        session, task.item, actor, "assigned", task_bpmn_id=task.bpmn_id,
-        task_title=task.title, comment=target.display_name,
+        session,
+        task.item,
+        actor,
+        "assigned",
+        task_bpmn_id=task.bpmn_id,
+        task_title=task.title,
+        comment=target.display_name,
     )
     return task
 
@@ -166,16 +176,22 @@ def complete(session: Session, actor: User, task_id: int, data: Any) -> Item:
     spiff_task = runtime.find_ready_task(workflow, task.task_guid)
     if spiff_task is None:
         raise Conflict(f"task {task.id} is no longer open")
-    runtime.complete(workflow, spiff_task, cleaned)
+    runtime.complete(workflow, spiff_task, cleaned, calendar(session))
 
     item = task.item
     if isinstance(cleaned.get("department"), str):
         item.department_id = department_by_name(session, item.court_id, cleaned["department"]).id
+        if item.assigned_at is None:
+            schedule_item(session, item, clock.now())
     finished = session.execute(
         update(Task)
         .where(Task.id == task.id, Task.status == "open")
-        .values(status="completed", completed_by_id=actor.id, completed_at=clock.now(),
-                assignee_id=actor.id)
+        .values(
+            status="completed",
+            completed_by_id=actor.id,
+            completed_at=clock.now(),
+            assignee_id=actor.id,
+        )
     ).rowcount
     if not finished:
         raise Conflict(f"task {task.id} was completed by someone else")
@@ -187,8 +203,14 @@ def complete(session: Session, actor: User, task_id: int, data: Any) -> Item:
     projection.sync(session, item, instance, workflow)
     comment = next((cleaned[f] for f in COMMENT_FIELDS if cleaned.get(f)), None)
     audit.record(
-        session, item, actor, "completed", task_bpmn_id=task.bpmn_id, task_title=task.title,
-        comment=comment, data=cleaned,
+        session,
+        item,
+        actor,
+        "completed",
+        task_bpmn_id=task.bpmn_id,
+        task_title=task.title,
+        comment=comment,
+        data=cleaned,
     )
     if item.status == "filed":
         audit.record(session, item, actor, "filed", comment=item.archive_number)

@@ -23,9 +23,7 @@ def visible_items(user: User) -> ColumnElement[bool]:
 def candidate_tasks(user: User) -> ColumnElement[bool]:
     """Open tasks the user could claim: their role, and their department if it is scoped."""
     department_ok = (
-        Task.department_id == user.department_id
-        if user.role in DEPARTMENT_SCOPED_ROLES
-        else true()
+        Task.department_id == user.department_id if user.role in DEPARTMENT_SCOPED_ROLES else true()
     )
     return and_(
         Task.court_id == user.court_id,

@@ -26,7 +26,9 @@ class Problem:
         return f"[{self.element_id}] {self.message}" if self.element_id else self.message
 
 
-def lint_bpmn(bpmn_xml: str | bytes, form_names: Iterable[str], source: str = "<bpmn>") -> list[Problem]:
+def lint_bpmn(
+    bpmn_xml: str | bytes, form_names: Iterable[str], source: str = "<bpmn>"
+) -> list[Problem]:
     """Every problem that keeps the diagram from running in this product; empty when deployable."""
     try:
         specs = build_specs(bpmn_xml, source)
@@ -66,9 +68,9 @@ def _code_problems(task_spec) -> list[Problem]:
             problems.append(
                 Problem(task_spec.bpmn_id, f"条件表达式不被允许 / condition refused: {error}")
             )
-    if isinstance(task_spec, ScriptTask) and task_spec.script:
-        if error := check_code(task_spec.script, "exec"):
-            problems.append(Problem(task_spec.bpmn_id, f"脚本不被允许 / script refused: {error}"))
+    script = task_spec.script if isinstance(task_spec, ScriptTask) else None
+    if script and (error := check_code(script, "exec")):
+        problems.append(Problem(task_spec.bpmn_id, f"脚本不被允许 / script refused: {error}"))
     for attribute in ("prescript", "postscript"):
         script = getattr(task_spec, attribute, None)
         if script and (error := check_code(script, "exec")):

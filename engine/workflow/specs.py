@@ -46,7 +46,7 @@ def build_specs(bpmn_xml: str | bytes, source: str = "<bpmn>") -> ProcessSpecs:
         parser.add_bpmn_xml(tree, source)
         process_ids = parser.get_process_ids()
         if not process_ids:
-            raise SpecError("the diagram has no executable process (isExecutable=\"true\")")
+            raise SpecError('the diagram has no executable process (isExecutable="true")')
         key = process_ids[0]
         spec = parser.get_spec(key)
         subprocess_specs = parser.get_subprocess_specs(key)

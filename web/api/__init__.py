@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from flask import Blueprint, jsonify, request
@@ -21,6 +21,10 @@ from web.extensions import csrf
 api = Blueprint("api", __name__, url_prefix="/api/v1")
 csrf.exempt(api)
 MAX_PER_PAGE = 100
+MAX_PAGE_DIGITS = 9  # keeps OFFSET inside a 64-bit integer on every database
+# Record ids are 32-bit integers on PostgreSQL; a larger id is a 404, not a database error.
+ID = "int(max=2147483647)"
+NUL_MESSAGE = "不能包含 NUL 字符 / must not contain NUL characters"
 
 
 def error_response(code: str, message: str, status: int, fields: dict | None = None):
@@ -37,9 +41,25 @@ def _domain_error(exc: DomainError):
 
 @api.errorhandler(HTTPException)
 def _http_error(exc: HTTPException):
-    codes = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
-             405: "method_not_allowed", 409: "conflict", 413: "too_large"}
+    codes = {
+        400: "bad_request",
+        401: "unauthorized",
+        403: "forbidden",
+        404: "not_found",
+        405: "method_not_allowed",
+        409: "conflict",
+        413: "too_large",
+    }
     return error_response(codes.get(exc.code, "error"), exc.description, exc.code)
+
+
+@api.app_errorhandler(404)
+@api.app_errorhandler(405)
+def _routing_error(exc: HTTPException):
+    """Unknown paths and methods under /api/v1 answer JSON too (the UI keeps HTML)."""
+    if request.path.startswith(api.url_prefix + "/"):
+        return _http_error(exc)
+    return exc
 
 
 @api.before_request
@@ -50,23 +70,48 @@ def _authenticate():
         csrf.protect()  # cookie-authenticated writes need the CSRF token like forms do
     if not current_user.is_authenticated:
         return error_response("unauthorized", "missing or invalid API token", 401)
+    for name, value in request.args.items(multi=True):
+        if "\x00" in value:
+            raise InvalidData(f"{name} contains a NUL character", {name: NUL_MESSAGE})
     return None
 
 
 def json_body() -> dict[str, Any]:
-    data = request.get_json(silent=True)
+    try:
+        data = request.get_json(silent=True)
+    except RecursionError:  # nesting deeper than the parser allows
+        data = None
     if data is None:
         raise BadRequest("request body must be valid JSON (Content-Type: application/json)")
     if not isinstance(data, dict):
         raise BadRequest("request body must be a JSON object")
+    for name, value in data.items():
+        if _contains_nul(name) or _contains_nul(value):
+            raise InvalidData(f"{name} contains a NUL character", {name: NUL_MESSAGE})
     return data
+
+
+def _contains_nul(value: Any) -> bool:
+    """PostgreSQL text cannot hold U+0000, so such strings are refused at the door."""
+    pending = [value]
+    while pending:
+        current = pending.pop()
+        if isinstance(current, str):
+            if "\x00" in current:
+                return True
+        elif isinstance(current, dict):
+            pending.extend(current.keys())
+            pending.extend(current.values())
+        elif isinstance(current, list):
+            pending.extend(current)
+    return False
 
 
 def int_arg(name: str, default: int, maximum: int | None = None) -> int:
     raw = request.args.get(name)
     if raw is None or raw == "":
         return default
-    if not raw.isdigit() or int(raw) < 1:
+    if not raw.isdecimal() or len(raw) > MAX_PAGE_DIGITS or int(raw) < 1:
         raise InvalidData(f"{name} must be a positive integer", {name: "positive integer"})
     return min(int(raw), maximum) if maximum else int(raw)
 
@@ -85,11 +130,11 @@ def parse_instant(name: str, raw: Any) -> datetime | None:
         return None
     try:
         value = datetime.fromisoformat(str(raw))
-    except ValueError:
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=clock.business_timezone())
+        return value.astimezone(UTC)  # years 1 and 9999 can overflow here
+    except (ValueError, OverflowError):
         raise InvalidData(f"{name} must be an ISO-8601 date or time", {name: "ISO-8601"}) from None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=clock.business_timezone())
-    return value
 
 
 @api.get("/openapi.json")
@@ -125,10 +170,12 @@ def list_items():
     )
     with work() as session:
         rows, total = items.search(session, actor(session), query)
-        return jsonify(page_json([item_summary_json(i) for i in rows], total, query.page, query.per_page))
+        return jsonify(
+            page_json([item_summary_json(i) for i in rows], total, query.page, query.per_page)
+        )
 
 
-@api.get("/items/<int:item_id>")
+@api.get(f"/items/<{ID}:item_id>")
 def get_item(item_id: int):
     with work() as session:
         return jsonify(item_json(items.detail(session, actor(session), item_id)))
@@ -146,26 +193,26 @@ def list_tasks():
         return jsonify(page_json([task_json(t) for t in rows], total, query.page, query.per_page))
 
 
-@api.get("/tasks/<int:task_id>")
+@api.get(f"/tasks/<{ID}:task_id>")
 def get_task(task_id: int):
     with work() as session:
         task = tasks.get(session, actor(session), task_id)
         return jsonify({**task_json(task), "form": tasks.form_schema(session, task)})
 
 
-@api.post("/tasks/<int:task_id>/claim")
+@api.post(f"/tasks/<{ID}:task_id>/claim")
 def claim_task(task_id: int):
     with work() as session:
         return jsonify(task_json(tasks.claim(session, actor(session), task_id)))
 
 
-@api.post("/tasks/<int:task_id>/release")
+@api.post(f"/tasks/<{ID}:task_id>/release")
 def release_task(task_id: int):
     with work() as session:
         return jsonify(task_json(tasks.release(session, actor(session), task_id)))
 
 
-@api.post("/tasks/<int:task_id>/assign")
+@api.post(f"/tasks/<{ID}:task_id>/assign")
 def assign_task(task_id: int):
     username = json_body().get("username")
     if not isinstance(username, str) or not username:
@@ -174,7 +221,7 @@ def assign_task(task_id: int):
         return jsonify(task_json(tasks.assign(session, actor(session), task_id, username)))
 
 
-@api.post("/tasks/<int:task_id>/complete")
+@api.post(f"/tasks/<{ID}:task_id>/complete")
 def complete_task(task_id: int):
     body = json_body()
     if "data" not in body:

@@ -34,7 +34,11 @@ def _page(item_schema: str) -> dict[str, Any]:
 
 _PAGING = [
     {"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 1}},
-    {"name": "per_page", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 100}},
+    {
+        "name": "per_page",
+        "in": "query",
+        "schema": {"type": "integer", "minimum": 1, "maximum": 100},
+    },
 ]
 _TASK_ID = {"name": "task_id", "in": "path", "required": True, "schema": {"type": "integer"}}
 _ITEM_ID = {"name": "item_id", "in": "path", "required": True, "schema": {"type": "integer"}}
@@ -49,7 +53,10 @@ def _task_action(summary: str, body: dict[str, Any] | None = None) -> dict[str, 
         "responses": {"200": _json(_ref("Task"), "the task"), **_errors(401, 403, 404, 409, 422)},
     }
     if body:
-        operation["requestBody"] = {"required": True, "content": {"application/json": {"schema": body}}}
+        operation["requestBody"] = {
+            "required": True,
+            "content": {"application/json": {"schema": body}},
+        }
     return {"post": operation}
 
 
@@ -162,18 +169,28 @@ def openapi_document() -> dict[str, Any]:
                         "required": True,
                         "content": {"application/json": {"schema": _ref("NewItem")}},
                     },
-                    "responses": {"201": _json(_ref("Item"), "the new item"), **_errors(400, 401, 403, 422)},
+                    "responses": {
+                        "201": _json(_ref("Item"), "the new item"),
+                        **_errors(400, 401, 403, 422),
+                    },
                 },
                 "get": {
                     "summary": "Items the caller may see",
                     "parameters": [
-                        {"name": "kind", "in": "query", "schema": {"type": "string", "enum": list(ITEM_KINDS)}},
+                        {
+                            "name": "kind",
+                            "in": "query",
+                            "schema": {"type": "string", "enum": list(ITEM_KINDS)},
+                        },
                         {"name": "status", "in": "query", "schema": {"type": "string"}},
                         {"name": "overdue", "in": "query", "schema": {"type": "boolean"}},
                         {"name": "q", "in": "query", "schema": {"type": "string"}},
                         *_PAGING,
                     ],
-                    "responses": {"200": _json(_page("ItemSummary"), "a page of items"), **_errors(401, 422)},
+                    "responses": {
+                        "200": _json(_page("ItemSummary"), "a page of items"),
+                        **_errors(401, 422),
+                    },
                 },
             },
             "/items/{item_id}": {
@@ -187,25 +204,38 @@ def openapi_document() -> dict[str, Any]:
                 "get": {
                     "summary": "Open user tasks",
                     "parameters": [
-                        {"name": "scope", "in": "query",
-                         "schema": {"type": "string", "enum": ["mine", "candidate", "all"]}},
+                        {
+                            "name": "scope",
+                            "in": "query",
+                            "schema": {"type": "string", "enum": ["mine", "candidate", "all"]},
+                        },
                         *_PAGING,
                     ],
-                    "responses": {"200": _json(_page("Task"), "a page of tasks"), **_errors(401, 422)},
+                    "responses": {
+                        "200": _json(_page("Task"), "a page of tasks"),
+                        **_errors(401, 422),
+                    },
                 }
             },
             "/tasks/{task_id}": {
                 "get": {
                     "summary": "A task with its form (JSON Schema)",
                     "parameters": [_TASK_ID],
-                    "responses": {"200": _json(_ref("Task"), "the task and `form`"), **_errors(401, 404)},
+                    "responses": {
+                        "200": _json(_ref("Task"), "the task and `form`"),
+                        **_errors(401, 404),
+                    },
                 }
             },
             "/tasks/{task_id}/claim": _task_action("Take the task"),
             "/tasks/{task_id}/release": _task_action("Give the task back"),
             "/tasks/{task_id}/assign": _task_action(
                 "Hand the task to a colleague",
-                {"type": "object", "required": ["username"], "properties": {"username": {"type": "string"}}},
+                {
+                    "type": "object",
+                    "required": ["username"],
+                    "properties": {"username": {"type": "string"}},
+                },
             ),
             "/tasks/{task_id}/complete": {
                 "post": {
@@ -213,21 +243,32 @@ def openapi_document() -> dict[str, Any]:
                     "parameters": [_TASK_ID],
                     "requestBody": {
                         "required": True,
-                        "content": {"application/json": {"schema": {
-                            "type": "object", "required": ["data"],
-                            "properties": {"data": {"type": "object"}},
-                        }}},
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "required": ["data"],
+                                    "properties": {"data": {"type": "object"}},
+                                }
+                            }
+                        },
                     },
-                    "responses": {"200": _json(_ref("Item"), "the item afterwards"),
-                                  **_errors(400, 401, 403, 404, 409, 422)},
+                    "responses": {
+                        "200": _json(_ref("Item"), "the item afterwards"),
+                        **_errors(400, 401, 403, 404, 409, 422),
+                    },
                 }
             },
         },
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
             "schemas": {
-                "Task": task, "ItemSummary": item_summary, "Item": item, "Event": event,
-                "NewItem": new_item, "Error": error,
+                "Task": task,
+                "ItemSummary": item_summary,
+                "Item": item,
+                "Event": event,
+                "NewItem": new_item,
+                "Error": error,
             },
             "responses": {
                 f"E{status}": _json(_ref("Error"), text) for status, text in meanings.items()

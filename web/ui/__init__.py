@@ -33,7 +33,11 @@ def _labels() -> dict:
         "completed": _("完成"),
         "filed": _("归档"),
     }
-    return {"role_labels": ROLE_LABELS, "tz": clock.business_timezone(), "action_labels": action_labels}
+    return {
+        "role_labels": ROLE_LABELS,
+        "tz": clock.business_timezone(),
+        "action_labels": action_labels,
+    }
 
 
 @ui.app_errorhandler(NotFound)
@@ -84,7 +88,9 @@ def inbox():
             scope: tasks.inbox(session, user, tasks.TaskQuery(scope, 1, 1))[1]
             for scope in ("mine", "candidate")
         }
-        return render_template("inbox.html", tab=tab, rows=rows, total=total, counts=counts, page=page)
+        return render_template(
+            "inbox.html", tab=tab, rows=rows, total=total, counts=counts, page=page
+        )
 
 
 @ui.route("/items/new", methods=["GET", "POST"])
@@ -107,8 +113,11 @@ def register_item():
                 item = items.register(session, actor(session), new)
                 first = items.detail(session, actor(session), item.id).open_tasks
                 flash(_("已登记 %(number)s", number=item.number), "success")
-                target = url_for("ui.task_page", task_id=first[0].id) if first else url_for(
-                    "ui.item_page", item_id=item.id)
+                target = (
+                    url_for("ui.task_page", task_id=first[0].id)
+                    if first
+                    else url_for("ui.item_page", item_id=item.id)
+                )
             return redirect(target)
         except InvalidData as exc:
             for name, message in (exc.fields or {}).items():
@@ -208,5 +217,8 @@ def task_action(task_id: int, action: str):
 
 @ui.get("/lang/<code>")
 def set_language(code: str):
-    return redirect(url_for("ui.inbox", lang=code) if current_user.is_authenticated else url_for(
-        "ui.login", lang=code))
+    return redirect(
+        url_for("ui.inbox", lang=code)
+        if current_user.is_authenticated
+        else url_for("ui.login", lang=code)
+    )

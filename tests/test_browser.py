@@ -1,0 +1,265 @@
+"""End to end in a real browser: a new suggestion from registration to filing.
+
+Starts `liaison demo` + `liaison serve` in a temporary instance folder and drives Debian's
+Chromium (/usr/bin/chromium) through Playwright as the demo users, one after another:
+
+registrar registers and assigns to 民一庭 → drafter2 (刑一庭) cannot see it → drafter
+claims and drafts (an empty draft is refused first) → leader sends it back → drafter sees
+the comment and redrafts → leader approves → registrar replies and files → the item page
+shows the filed status, archive number, timeline and the rendered BPMN diagram.
+
+With LIAISON_SCREENSHOTS=1 it also writes docs/screenshot-item.png and
+docs/screenshot-inbox.png for the README.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+import uuid
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from tests.browser_support import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    DEMO_PASSWORD,
+    ROOT,
+    LiveServer,
+    live_server,
+)
+
+pytestmark = pytest.mark.skipif(
+    not CHROMIUM.exists(),
+    reason=f"browser test needs Debian's Chromium at {CHROMIUM} (apt-get install chromium)",
+)
+
+sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+expect = sync_api.expect
+
+TIMEOUT_MS = 20_000
+VIEWPORT = {"width": 1400, "height": 900}
+SCREENSHOTS = os.environ.get("LIAISON_SCREENSHOTS") == "1"
+DOCS = ROOT / "docs"
+
+
+@pytest.fixture
+def server(tmp_path) -> LiveServer:
+    with live_server(tmp_path / "instance") as running:
+        yield running
+
+
+@pytest.fixture
+def desk(server, tmp_path):
+    expect.set_options(timeout=TIMEOUT_MS)
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            context = browser.new_context(
+                viewport=VIEWPORT, locale="zh-CN", timezone_id="Asia/Shanghai"
+            )
+            context.set_default_timeout(TIMEOUT_MS)
+            yield Desk(context.new_page(), server.url)
+        finally:
+            browser.close()
+
+
+class Desk:
+    """The steps a clerk takes in the UI, as one browser tab on the live server."""
+
+    def __init__(self, page, base_url: str) -> None:
+        self.page = page
+        self.url = base_url
+        self.problems: list[str] = []  # uncaught script errors, server errors
+        page.on("pageerror", lambda exc: self.problems.append(f"script error: {exc}"))
+        page.on("response", self._check_response)
+
+    def _check_response(self, response) -> None:
+        if response.status >= 500:
+            self.problems.append(f"{response.status} {response.request.method} {response.url}")
+
+    def login(self, username: str, display_name: str) -> None:
+        page = self.page
+        page.goto(f"{self.url}/login")
+        page.locator("#username").fill(username)
+        page.locator("#password").fill(DEMO_PASSWORD)
+        page.get_by_role("button", name="登录").click()
+        expect(page).to_have_url(re.compile(r"/inbox"))
+        expect(page.get_by_test_id("whoami")).to_contain_text(display_name)
+
+    def logout(self) -> None:
+        self.page.get_by_test_id("logout").click()
+        expect(self.page).to_have_url(re.compile(r"/login"))
+        expect(self.page.get_by_test_id("whoami")).to_have_count(0)
+
+    def inbox_row(self, tab: str, number: str):
+        self.page.get_by_test_id("nav-inbox").click()
+        self.page.get_by_test_id(f"tab-{tab}").click()
+        expect(self.page.get_by_test_id(f"tab-{tab}")).to_have_class(re.compile(r"\bactive\b"))
+        return self.page.locator(f'tr[data-item-number="{number}"]')
+
+    def open_candidate_task(self, number: str, task_title: str) -> None:
+        """Open the item's task from the 待签收 tab with 办理 (no claim needed)."""
+        row = self.inbox_row("candidate", number)
+        expect(row).to_have_count(1)
+        expect(row).to_contain_text(task_title)
+        row.get_by_test_id("open-task").click()
+        expect(self.page.get_by_test_id("task-title")).to_contain_text(task_title)
+
+    def complete(self) -> None:
+        """Submit the task form and expect to be back in the inbox with a success note."""
+        self.page.get_by_test_id("complete").click()
+        expect(self.page).to_have_url(re.compile(r"/inbox"))
+        expect(self.page.locator(".alert-success")).to_contain_text("已完成")
+
+
+def test_suggestion_from_registration_to_filing(server, desk, tmp_path):
+    try:
+        _walk_suggestion(desk)
+    except BaseException:
+        shot = tmp_path / "failure.png"
+        desk.page.screenshot(path=str(shot), full_page=True)
+        print(f"page at failure: {desk.page.url} (screenshot: {shot})", file=sys.stderr)
+        print(f"browser problems: {desk.problems}", file=sys.stderr)
+        print(f"--- server log ---\n{server.log()}", file=sys.stderr)
+        raise
+    assert desk.problems == []
+
+
+def _walk_suggestion(desk: Desk) -> None:
+    page = desk.page
+    tag = uuid.uuid4().hex[:6]
+    title = f"关于优化诉讼服务中心窗口设置的建议 {tag}"
+    received = (datetime.now(ZoneInfo("Asia/Shanghai")) - timedelta(days=3)).date()
+    opinion = "请民一庭研究办理，十个工作日内拟稿。"
+    rejection = f"请补充具体整改措施和完成时限（{tag}）。"
+    first_draft = "经研究，我院将优化诉讼服务中心窗口设置，增设导诉岗位。"
+    second_draft = "经研究，我院将于三个月内增设两个综合窗口，并安排专人导诉，逐月通报进展。"
+    reply = "代表您好：您提出的建议已办理完毕，我院已增设综合窗口并安排专人导诉。"
+
+    # 1. The registrar registers the suggestion and assigns it to 民一庭.
+    desk.login("registrar", "王联络")
+    page.get_by_test_id("nav-register").click()
+    page.locator("#title").fill(title)
+    page.locator("#content").fill("代表反映诉讼服务中心窗口排队时间长，建议优化窗口设置，增设导诉人员。")
+    page.locator("#deputies").fill("张建国，李秀英")
+    page.locator("#received_at").fill(received.isoformat())
+    page.get_by_test_id("register-submit").click()
+    expect(page.get_by_test_id("task-title")).to_contain_text("登记交办")
+    expect(page.locator(".alert-success")).to_contain_text("已登记")
+    number = page.get_by_test_id("item-number").inner_text().strip()
+    assert number, "the new item has no number"
+    summary = page.get_by_test_id("item-summary")
+    expect(summary).to_contain_text(title)
+    expect(summary).to_contain_text("张建国、李秀英")
+    expect(summary).to_contain_text(f"{received.isoformat()} 09:00")
+    page.locator("#f-department").select_option("民一庭")
+    page.locator("#f-opinion").fill(opinion)
+    desk.complete()
+    if SCREENSHOTS:  # the court-wide inbox: demo items at every step, plus ours
+        expect(desk.inbox_row("all", number)).to_contain_text("承办拟稿")
+        _screenshot(page, "screenshot-inbox.png")
+
+    # Find the item through the item list; remember its page and its open draft task.
+    page.get_by_role("link", name="事项", exact=True).click()
+    page.locator("input[name=q]").fill(tag)
+    page.get_by_role("button", name="查询").click()
+    page.get_by_role("link", name=title).click()
+    expect(page.get_by_test_id("item-number")).to_have_text(number)
+    item_url = page.url
+    open_tasks = page.get_by_test_id("open-tasks")
+    expect(open_tasks).to_contain_text("承办拟稿")
+    expect(open_tasks).to_contain_text("民一庭")
+    draft_url = open_tasks.get_by_role("link", name="办理").get_attribute("href")
+    desk.logout()
+
+    # 2. A drafter of another department neither sees it nor can open it.
+    desk.login("drafter2", "赵承办")
+    for tab in ("mine", "candidate", "all"):
+        expect(desk.inbox_row(tab, number)).to_have_count(0)
+    for url in (item_url, f"{desk.url}{draft_url}"):
+        response = page.goto(url)
+        assert response is not None and response.status == 404, f"{url}: {response.status}"
+        expect(page.locator(".alert-warning")).to_contain_text("404")
+    desk.logout()
+
+    # 3. The 民一庭 drafter claims it from 待签收; an empty draft is refused, then drafts.
+    desk.login("drafter", "李承办")
+    row = desk.inbox_row("candidate", number)
+    expect(row).to_have_count(1)
+    expect(row).to_contain_text("承办拟稿")
+    row.get_by_test_id("claim").click()
+    expect(page.get_by_test_id("task-title")).to_contain_text("承办拟稿")
+    expect(page.get_by_test_id("release")).to_be_visible()  # claimed by me
+    page.get_by_test_id("complete").click()
+    expect(page.locator("[data-field-error=draft]")).to_be_visible()
+    expect(page.locator("[data-field-error=draft]")).to_contain_text("必填")
+    expect(page.locator("#f-draft")).to_have_class(re.compile(r"\bis-invalid\b"))
+    page.locator("#f-draft").fill(first_draft)
+    desk.complete()
+    expect(desk.inbox_row("mine", number)).to_have_count(0)
+    desk.logout()
+
+    # 4. The leader sends it back with a comment.
+    desk.login("leader", "陈院长")
+    desk.open_candidate_task(number, "领导审批")
+    expect(page.get_by_test_id("timeline")).to_contain_text(opinion)
+    page.locator("#f-approved-false").check()
+    page.locator("#f-comment").fill(rejection)
+    desk.complete()
+    desk.logout()
+
+    # 5. The drafter sees why and redrafts.
+    desk.login("drafter", "李承办")
+    desk.open_candidate_task(number, "承办拟稿")
+    expect(page.get_by_test_id("rejection")).to_contain_text(rejection)
+    page.locator("#f-draft").fill(second_draft)
+    desk.complete()
+    desk.logout()
+
+    # 6. The leader approves.
+    desk.login("leader", "陈院长")
+    desk.open_candidate_task(number, "领导审批")
+    page.locator("#f-approved-true").check()
+    page.locator("#f-comment").fill("同意。")
+    desk.complete()
+    desk.logout()
+
+    # 7. The registrar replies (class A) and files.
+    desk.login("registrar", "王联络")
+    desk.open_candidate_task(number, "答复代表")
+    page.locator("#f-reply_class").select_option("A")
+    page.locator("#f-reply").fill(reply)
+    desk.complete()
+    desk.open_candidate_task(number, "归档")
+    page.locator("#f-comment").fill("材料齐全，归档。")
+    page.get_by_test_id("complete").click()
+
+    # 8. Filing lands on the item page: filed, archived, full timeline, diagram drawn.
+    expect(page).to_have_url(item_url)
+    expect(page.get_by_test_id("item-status")).to_have_attribute("data-status", "filed")
+    expect(page.get_by_test_id("archive-number")).to_have_text(re.compile(r"\S"))
+    expect(page.get_by_test_id("open-tasks")).to_have_count(0)
+    timeline = page.get_by_test_id("timeline")
+    for text in (opinion, rejection, "同意。", "材料齐全，归档。"):
+        expect(timeline).to_contain_text(text)
+    expect(timeline.locator("li")).to_have_count(10)
+    diagram = page.locator('#diagram[data-rendered="true"]')
+    expect(diagram).to_be_visible()
+    expect(diagram.locator("svg").first).to_be_visible()
+    expect(diagram.locator('[data-element-id="leader_approve"]').first).to_be_visible()
+    if SCREENSHOTS:  # without the flash message, diagram drawn again
+        page.reload()
+        expect(page.locator('#diagram[data-rendered="true"] svg').first).to_be_visible()
+        _screenshot(page, "screenshot-item.png")
+    desk.logout()
+
+
+def _screenshot(page, name: str) -> None:
+    DOCS.mkdir(exist_ok=True)
+    page.screenshot(path=str(DOCS / name))
