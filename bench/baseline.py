@@ -25,6 +25,7 @@ class BaselineResult:
     completions: list[float] = field(default_factory=list)
     phases: dict[str, float] = field(default_factory=dict)  # seconds summed per phase
     json_bytes: int = 0
+    cpu_share: float = 0.0  # process CPU time / wall time over the run
 
     @property
     def summary(self) -> Summary:
@@ -39,6 +40,7 @@ def run(n: int, warmup: int) -> BaselineResult:
     serializer = BpmnWorkflowSerializer(BpmnWorkflowSerializer.configure(SPIFF_CONFIG))
     result = BaselineResult(phases={"deserialize": 0.0, "run+engine steps": 0.0, "serialize": 0.0})
 
+    wall, cpu = time.perf_counter(), time.process_time()
     for index in range(warmup + n):
         measured = index >= warmup
         workflow = BpmnWorkflow(spec, subprocess_specs)
@@ -69,4 +71,5 @@ def run(n: int, warmup: int) -> BaselineResult:
         if not workflow.completed:
             raise AssertionError("bare workflow did not complete after the five steps")
         result.json_bytes = max(result.json_bytes, len(state.encode()))
+    result.cpu_share = (time.process_time() - cpu) / (time.perf_counter() - wall)
     return result

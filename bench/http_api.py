@@ -110,8 +110,12 @@ class Server:
 
     def cli(self, *args: str) -> str:
         done = subprocess.run(
-            [liaison_executable(), *args], env=self.env, cwd=self.instance_dir,
-            capture_output=True, text=True, timeout=300,
+            [liaison_executable(), *args],
+            env=self.env,
+            cwd=self.instance_dir,
+            capture_output=True,
+            text=True,
+            timeout=300,
         )
         if done.returncode != 0:
             raise RuntimeError(f"liaison {' '.join(args)} failed:\n{done.stdout}{done.stderr}")
@@ -121,7 +125,10 @@ class Server:
         log = self.log_path.open("wb")
         self.process = subprocess.Popen(
             [liaison_executable(), "serve", "--no-scheduler", "--port", str(self.port)],
-            env=self.env, cwd=self.instance_dir, stdout=log, stderr=subprocess.STDOUT,
+            env=self.env,
+            cwd=self.instance_dir,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
         log.close()
         deadline = time.monotonic() + timeout
@@ -158,7 +165,9 @@ def _open_task_id(item: dict, expected: str) -> int:
 
 def _walk(client: ApiClient, tokens: dict[str, str], index: int, result: HttpResult | None) -> None:
     t0 = time.perf_counter()
-    status, item = client.call("POST", "/api/v1/items", tokens["registrar"], new_item_payload(index))
+    status, item = client.call(
+        "POST", "/api/v1/items", tokens["registrar"], new_item_payload(index)
+    )
     elapsed = time.perf_counter() - t0
     if status != 201:
         raise AssertionError(f"POST /items -> {status}: {item}")

@@ -35,12 +35,20 @@ def _version(package: str) -> str:
 def _git_revision() -> str:
     try:
         head = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=PROJECT_ROOT,
-            capture_output=True, text=True, timeout=5, check=True,
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=PROJECT_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
         ).stdout.strip()
         dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=PROJECT_ROOT,
-            capture_output=True, text=True, timeout=5, check=True,
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=PROJECT_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
         ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return "unknown"
@@ -53,6 +61,14 @@ def database_description(engine: Engine) -> str:
     with engine.connect() as connection:
         version = connection.execute(text("SHOW server_version")).scalar()
     return f"PostgreSQL {version} via {engine.dialect.driver} {_version('psycopg')}"
+
+
+def load_average() -> str:
+    try:
+        one, five, fifteen = os.getloadavg()
+    except OSError:
+        return "unknown"
+    return f"{one:.2f} {five:.2f} {fifteen:.2f} (1/5/15 min)"
 
 
 def describe(engine: Engine) -> list[str]:
@@ -68,4 +84,5 @@ def describe(engine: Engine) -> list[str]:
         f"SQLAlchemy {_version('SQLAlchemy')}, Flask {_version('Flask')}, "
         f"waitress {_version('waitress')}",
         f"code         git {_git_revision()}",
+        f"load avg     {load_average()} at start; other processes share these cores",
     ]

@@ -12,7 +12,11 @@ DEPUTY = "张建国"  # a demo deputy: registration finds it by name
 
 # (demo username, BPMN id of the user task, form data)
 STEPS: list[tuple[str, str, dict]] = [
-    ("registrar", "register", {"department": "民一庭", "opinion": "请民一庭研究办理，按期答复代表。"}),
+    (
+        "registrar",
+        "register",
+        {"department": "民一庭", "opinion": "请民一庭研究办理，按期答复代表。"},
+    ),
     ("drafter", "draft", {"draft": "经研究，我院已采取以下措施：一是……二是……，下一步将继续改进。"}),
     ("leader", "leader_approve", {"approved": True, "comment": "同意。"}),
     ("registrar", "reply", {"reply_class": "A", "reply": "代表您好：您提出的建议已办理完毕。"}),

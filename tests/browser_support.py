@@ -125,7 +125,12 @@ def live_server(instance_dir: Path) -> Iterator[LiveServer]:
     env = server_env(instance_dir)
     liaison = liaison_command()
     demo = subprocess.run(
-        [liaison, "demo"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+        [liaison, "demo"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
         stdin=subprocess.DEVNULL,
     )
     if demo.returncode != 0:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import os
 import re
 import sys
-import uuid
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -133,11 +132,10 @@ def test_suggestion_from_registration_to_filing(server, desk, tmp_path):
 
 def _walk_suggestion(desk: Desk) -> None:
     page = desk.page
-    tag = uuid.uuid4().hex[:6]
-    title = f"关于优化诉讼服务中心窗口设置的建议 {tag}"
+    title = "关于优化诉讼服务中心窗口设置的建议"  # the instance is fresh: the title is unique
     received = (datetime.now(ZoneInfo("Asia/Shanghai")) - timedelta(days=3)).date()
     opinion = "请民一庭研究办理，十个工作日内拟稿。"
-    rejection = f"请补充具体整改措施和完成时限（{tag}）。"
+    rejection = "请补充具体整改措施和完成时限。"
     first_draft = "经研究，我院将优化诉讼服务中心窗口设置，增设导诉岗位。"
     second_draft = "经研究，我院将于三个月内增设两个综合窗口，并安排专人导诉，逐月通报进展。"
     reply = "代表您好：您提出的建议已办理完毕，我院已增设综合窗口并安排专人导诉。"
@@ -146,7 +144,9 @@ def _walk_suggestion(desk: Desk) -> None:
     desk.login("registrar", "王联络")
     page.get_by_test_id("nav-register").click()
     page.locator("#title").fill(title)
-    page.locator("#content").fill("代表反映诉讼服务中心窗口排队时间长，建议优化窗口设置，增设导诉人员。")
+    page.locator("#content").fill(
+        "代表反映诉讼服务中心窗口排队时间长，建议优化窗口设置，增设导诉人员。"
+    )
     page.locator("#deputies").fill("张建国，李秀英")
     page.locator("#received_at").fill(received.isoformat())
     page.get_by_test_id("register-submit").click()
@@ -167,7 +167,7 @@ def _walk_suggestion(desk: Desk) -> None:
 
     # Find the item through the item list; remember its page and its open draft task.
     page.get_by_role("link", name="事项", exact=True).click()
-    page.locator("input[name=q]").fill(tag)
+    page.locator("input[name=q]").fill(title)
     page.get_by_role("button", name="查询").click()
     page.get_by_role("link", name=title).click()
     expect(page.get_by_test_id("item-number")).to_have_text(number)

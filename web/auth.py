@@ -8,7 +8,7 @@ from flask import Flask, request
 from flask_login import UserMixin
 
 from engine.db import unit_of_work
-from engine.services import accounts
+from engine.services import accounts, alerts
 from web.extensions import login_manager
 
 
@@ -21,13 +21,16 @@ class SignedInUser(UserMixin):
     display_name: str
     role: str
     via_token: bool = False
+    unread_alerts: int = 0
 
     def get_id(self) -> str:
         return str(self.id)
 
 
-def signed_in(user, via_token: bool = False) -> SignedInUser:
-    return SignedInUser(user.id, user.username, user.display_name, user.role, via_token)
+def signed_in(user, via_token: bool = False, unread_alerts: int = 0) -> SignedInUser:
+    return SignedInUser(
+        user.id, user.username, user.display_name, user.role, via_token, unread_alerts
+    )
 
 
 def bearer_token() -> str | None:
@@ -45,7 +48,10 @@ def init_app(app: Flask) -> None:
             return None
         with unit_of_work(sessions) as session:
             user = accounts.get_user(session, int(user_id))
-            return signed_in(user) if user and user.active else None
+            if user is None or not user.active:
+                return None
+            # Counted here, before the page's own unit of work, for the bell on every page.
+            return signed_in(user, unread_alerts=alerts.unread_count(session, user))
 
     @login_manager.request_loader
     def load_from_token(_request) -> SignedInUser | None:

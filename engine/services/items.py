@@ -170,21 +170,34 @@ class ItemQuery:
     status: str | None = None
     overdue: bool | None = None
     q: str | None = None
+    due_soon: bool | None = None
+    supervised: bool | None = None
+    sort: str = "newest"
     page: int = 1
     per_page: int = 20
+
+
+ITEM_SORTS = ("newest", "due")
 
 
 def search(session: Session, actor: User, query: ItemQuery) -> tuple[list[Item], int]:
     """Items the actor may see, newest first, with the total for paging."""
     conditions = [visible_items(actor)]
+    now = clock.now()
     if query.kind:
         conditions.append(Item.kind == query.kind)
     if query.status:
         conditions.append(Item.status == query.status)
     if query.overdue is not None:
-        now = clock.now()
         overdue = (Item.status == "open") & (Item.due_at < now)
         conditions.append(overdue if query.overdue else ~overdue | Item.due_at.is_(None))
+    if query.due_soon is not None:
+        soon = (Item.status == "open") & (Item.remind_at <= now) & (Item.due_at >= now)
+        conditions.append(soon if query.due_soon else ~soon)
+    if query.supervised is not None:
+        conditions.append(Item.supervised.is_(query.supervised) & (Item.status == "open"))
+    if query.sort not in ITEM_SORTS:
+        raise InvalidData(f"sort must be one of {', '.join(ITEM_SORTS)}", {"sort": "unknown"})
     if query.q:
         pattern = f"%{query.q.strip()}%"
         conditions.append(
@@ -194,7 +207,9 @@ def search(session: Session, actor: User, query: ItemQuery) -> tuple[list[Item],
     rows = session.scalars(
         select(Item)
         .where(*conditions)
-        .order_by(Item.id.desc())
+        .order_by(
+            *([Item.due_at.is_(None), Item.due_at] if query.sort == "due" else []), Item.id.desc()
+        )
         .limit(query.per_page)
         .offset((query.page - 1) * query.per_page)
     ).all()

@@ -30,17 +30,23 @@ SCOPES = ("mine", "candidate", "all")
 COMMENT_FIELDS = ("comment", "opinion")
 
 
+SORTS = ("created", "due")
+
+
 @dataclass(frozen=True)
 class TaskQuery:
     scope: str = "mine"
     page: int = 1
     per_page: int = 20
+    sort: str = "created"
 
 
 def inbox(session: Session, actor: User, query: TaskQuery) -> tuple[list[Task], int]:
     """Open tasks by scope: assigned to me, offered to my role/department, or all I may see."""
     if query.scope not in SCOPES:
         raise InvalidData(f"scope must be one of {', '.join(SCOPES)}", {"scope": "unknown"})
+    if query.sort not in SORTS:
+        raise InvalidData(f"sort must be one of {', '.join(SORTS)}", {"sort": "unknown"})
     if query.scope == "mine":
         condition = (Task.assignee_id == actor.id) & (Task.status == "open")
     elif query.scope == "candidate":
@@ -51,11 +57,17 @@ def inbox(session: Session, actor: User, query: TaskQuery) -> tuple[list[Task], 
     rows = session.scalars(
         select(Task)
         .where(condition)
-        .order_by(Task.created_at, Task.id)
+        .order_by(*_ordering(query.sort))
         .limit(query.per_page)
         .offset((query.page - 1) * query.per_page)
     ).all()
     return list(rows), total
+
+
+def _ordering(sort: str) -> list:
+    if sort == "due":  # undated tasks last
+        return [Task.due_at.is_(None), Task.due_at, Task.id]
+    return [Task.created_at, Task.id]
 
 
 def done(session: Session, actor: User, limit: int = 50) -> list[Task]:

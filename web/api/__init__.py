@@ -11,9 +11,15 @@ from werkzeug.exceptions import HTTPException
 
 from engine import clock
 from engine.errors import BadRequest, DomainError, InvalidData
-from engine.services import items, tasks
+from engine.services import alerts, items, tasks
 from web.api.openapi import openapi_document
-from web.api.serializers import item_json, item_summary_json, page_json, task_json
+from web.api.serializers import (
+    alert_json,
+    item_json,
+    item_summary_json,
+    page_json,
+    task_json,
+)
 from web.auth import bearer_token
 from web.db import actor, work
 from web.extensions import csrf
@@ -129,7 +135,9 @@ def parse_instant(name: str, raw: Any) -> datetime | None:
     if raw is None:
         return None
     try:
-        value = datetime.fromisoformat(str(raw))
+        if not isinstance(raw, str):  # 20260105 is a number, not an ISO-8601 string
+            raise ValueError(raw)
+        value = datetime.fromisoformat(raw)
         if value.tzinfo is None:
             value = value.replace(tzinfo=clock.business_timezone())
         return value.astimezone(UTC)  # years 1 and 9999 can overflow here
@@ -165,6 +173,9 @@ def list_items():
         status=request.args.get("status") or None,
         overdue=bool_arg("overdue"),
         q=request.args.get("q") or None,
+        due_soon=bool_arg("due_soon"),
+        supervised=bool_arg("supervised"),
+        sort=request.args.get("sort", "newest"),
         page=int_arg("page", 1),
         per_page=int_arg("per_page", 20, MAX_PER_PAGE),
     )
@@ -185,6 +196,7 @@ def get_item(item_id: int):
 def list_tasks():
     query = tasks.TaskQuery(
         scope=request.args.get("scope", "mine"),
+        sort=request.args.get("sort", "created"),
         page=int_arg("page", 1),
         per_page=int_arg("per_page", 20, MAX_PER_PAGE),
     )
@@ -230,3 +242,29 @@ def complete_task(task_id: int):
         user = actor(session)
         item = tasks.complete(session, user, task_id, body["data"])
         return jsonify(item_json(items.detail(session, user, item.id)))
+
+
+@api.get("/alerts")
+def list_alerts():
+    page, per_page = int_arg("page", 1), int_arg("per_page", 20, MAX_PER_PAGE)
+    with work() as session:
+        rows, total = alerts.for_user(
+            session,
+            actor(session),
+            unread_only=bool_arg("unread") is True,
+            page=page,
+            per_page=per_page,
+        )
+        return jsonify(page_json([alert_json(a) for a in rows], total, page, per_page))
+
+
+@api.post("/alerts/<int:alert_id>/read")
+def read_alert(alert_id: int):
+    with work() as session:
+        return jsonify({"marked": alerts.mark_read(session, actor(session), alert_id)})
+
+
+@api.post("/alerts/read")
+def read_all_alerts():
+    with work() as session:
+        return jsonify({"marked": alerts.mark_read(session, actor(session))})

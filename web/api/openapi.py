@@ -43,6 +43,7 @@ _PAGING = [
 _TASK_ID = {"name": "task_id", "in": "path", "required": True, "schema": {"type": "integer"}}
 _ITEM_ID = {"name": "item_id", "in": "path", "required": True, "schema": {"type": "integer"}}
 _STRING_OR_NULL = {"type": ["string", "null"]}
+_MARKED = {"type": "object", "properties": {"marked": {"type": "integer"}}}
 _TIME_OR_NULL = {"type": ["string", "null"], "format": "date-time"}
 
 
@@ -75,6 +76,28 @@ def openapi_document() -> dict[str, Any]:
             "status": {"type": "string", "enum": ["open", "completed", "cancelled"]},
             "created_at": {"type": "string", "format": "date-time"},
             "due_at": _TIME_OR_NULL,
+            "remind_at": _TIME_OR_NULL,
+            "due_estimated": {
+                "type": "boolean",
+                "description": "computed from the Mon–Fri fallback",
+            },
+            "escalation_level": {"type": "integer", "minimum": 0, "maximum": 3},
+        },
+    }
+    alert = {
+        "type": "object",
+        "properties": {
+            "id": {"type": "integer"},
+            "item_id": {"type": "integer"},
+            "task_id": {"type": ["integer", "null"]},
+            "level": {
+                "type": "integer",
+                "enum": [1, 2, 3],
+                "description": "1 reminder, 2 department head, 3 leader",
+            },
+            "message": {"type": "string"},
+            "created_at": {"type": "string", "format": "date-time"},
+            "read": {"type": "boolean"},
         },
     }
     item_summary = {
@@ -89,6 +112,8 @@ def openapi_document() -> dict[str, Any]:
             "department": _STRING_OR_NULL,
             "received_at": {"type": "string", "format": "date-time"},
             "due_at": _TIME_OR_NULL,
+            "due_estimated": {"type": "boolean"},
+            "supervised": {"type": "boolean"},
             "archive_number": _STRING_OR_NULL,
         },
     }
@@ -185,6 +210,13 @@ def openapi_document() -> dict[str, Any]:
                         {"name": "status", "in": "query", "schema": {"type": "string"}},
                         {"name": "overdue", "in": "query", "schema": {"type": "boolean"}},
                         {"name": "q", "in": "query", "schema": {"type": "string"}},
+                        {"name": "due_soon", "in": "query", "schema": {"type": "boolean"}},
+                        {"name": "supervised", "in": "query", "schema": {"type": "boolean"}},
+                        {
+                            "name": "sort",
+                            "in": "query",
+                            "schema": {"type": "string", "enum": ["newest", "due"]},
+                        },
                         *_PAGING,
                     ],
                     "responses": {
@@ -227,6 +259,42 @@ def openapi_document() -> dict[str, Any]:
                     },
                 }
             },
+            "/alerts": {
+                "get": {
+                    "summary": "The caller's escalation alerts, newest first",
+                    "parameters": [
+                        {"name": "unread", "in": "query", "schema": {"type": "boolean"}},
+                        *_PAGING,
+                    ],
+                    "responses": {
+                        "200": _json(_page("Alert"), "a page of alerts"),
+                        **_errors(401, 422),
+                    },
+                }
+            },
+            "/alerts/{alert_id}/read": {
+                "post": {
+                    "summary": "Mark one alert read",
+                    "parameters": [
+                        {
+                            "name": "alert_id",
+                            "in": "path",
+                            "required": True,
+                            "schema": {"type": "integer"},
+                        }
+                    ],
+                    "responses": {
+                        "200": _json(_MARKED, "how many were marked"),
+                        **_errors(401, 404),
+                    },
+                }
+            },
+            "/alerts/read": {
+                "post": {
+                    "summary": "Mark all of the caller's alerts read",
+                    "responses": {"200": _json(_MARKED, "how many were marked"), **_errors(401)},
+                }
+            },
             "/tasks/{task_id}/claim": _task_action("Take the task"),
             "/tasks/{task_id}/release": _task_action("Give the task back"),
             "/tasks/{task_id}/assign": _task_action(
@@ -264,6 +332,7 @@ def openapi_document() -> dict[str, Any]:
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
             "schemas": {
                 "Task": task,
+                "Alert": alert,
                 "ItemSummary": item_summary,
                 "Item": item,
                 "Event": event,

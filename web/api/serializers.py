@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from engine.models import AuditEvent, Item, Task
+from engine.models import Alert, AuditEvent, Item, Task
 from engine.services.items import ItemDetail
 
 
@@ -26,6 +26,9 @@ def task_json(task: Task) -> dict[str, Any]:
         "status": task.status,
         "created_at": iso(task.created_at),
         "due_at": iso(task.due_at),
+        "remind_at": iso(task.remind_at),
+        "due_estimated": task.due_fallback,
+        "escalation_level": task.escalation_level,
     }
 
 
@@ -50,6 +53,8 @@ def item_summary_json(item: Item) -> dict[str, Any]:
         "department": item.department.name if item.department else None,
         "received_at": iso(item.received_at),
         "due_at": iso(item.due_at),
+        "due_estimated": item.due_fallback,
+        "supervised": item.supervised,
         "archive_number": item.archive_number,
     }
 
@@ -69,3 +74,15 @@ def item_json(detail: ItemDetail) -> dict[str, Any]:
 
 def page_json(rows: list[dict[str, Any]], total: int, page: int, per_page: int) -> dict[str, Any]:
     return {"items": rows, "total": total, "page": page, "per_page": per_page}
+
+
+def alert_json(alert: Alert) -> dict[str, Any]:
+    return {
+        "id": alert.id,
+        "item_id": alert.item_id,
+        "task_id": alert.task_id,
+        "level": alert.level,
+        "message": alert.message,
+        "created_at": iso(alert.created_at),
+        "read": alert.read_at is not None,
+    }

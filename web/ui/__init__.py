@@ -10,7 +10,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
 
 from engine import clock
-from engine.errors import DomainError, InvalidData, NotFound
+from engine.errors import DomainError, Forbidden, InvalidData, NotFound
 from engine.forms import coerce_form_input
 from engine.models import ITEM_KINDS
 from engine.roles import ROLE_LABELS
@@ -32,17 +32,23 @@ def _labels() -> dict:
         "assigned": _("指派"),
         "completed": _("完成"),
         "filed": _("归档"),
+        "escalated_1": _("催办"),
+        "escalated_2": _("超期提醒部门负责人"),
+        "escalated_3": _("列入督办"),
+        "timer_fired": _("定时事件"),
     }
     return {
         "role_labels": ROLE_LABELS,
         "tz": clock.business_timezone(),
+        "now": clock.now,
         "action_labels": action_labels,
     }
 
 
 @ui.app_errorhandler(NotFound)
-def _not_found(exc: NotFound):
-    return render_template("error.html", message=exc.message, status=404), 404
+@ui.app_errorhandler(Forbidden)
+def _refused(exc: NotFound | Forbidden):
+    return render_template("error.html", message=exc.message, status=exc.status), exc.status
 
 
 @ui.route("/login", methods=["GET", "POST"])
@@ -83,7 +89,8 @@ def inbox():
         if tab == "done":
             rows, total = tasks.done(session, user), None
         else:
-            rows, total = tasks.inbox(session, user, tasks.TaskQuery(tab, max(page, 1), 50))
+            sort = "due" if request.args.get("sort") == "due" else "created"
+            rows, total = tasks.inbox(session, user, tasks.TaskQuery(tab, max(page, 1), 50, sort))
         counts = {
             scope: tasks.inbox(session, user, tasks.TaskQuery(scope, 1, 1))[1]
             for scope in ("mine", "candidate")
@@ -131,10 +138,14 @@ def register_item():
 @login_required
 def item_list():
     kind = request.args.get("kind") or None
+    due = request.args.get("due")
     query = items.ItemQuery(
         kind=kind if kind in ITEM_KINDS else None,
         status=request.args.get("status") or None,
         q=request.args.get("q") or None,
+        overdue=True if due == "overdue" else None,
+        due_soon=True if due == "soon" else None,
+        sort="due" if request.args.get("sort") == "due" else "newest",
         page=max(request.args.get("page", 1, type=int) or 1, 1),
         per_page=50,
     )
@@ -222,3 +233,7 @@ def set_language(code: str):
         if current_user.is_authenticated
         else url_for("ui.login", lang=code)
     )
+
+
+# Route modules register on the blueprint above.
+from web.ui import admin, escalation  # noqa: E402, F401

@@ -1,0 +1,51 @@
+"""Alert centre and the leader's supervision board."""
+
+from __future__ import annotations
+
+from flask import redirect, render_template, request, url_for
+from flask_login import login_required
+
+from engine.errors import Forbidden
+from engine.services import alerts, items
+from web.db import actor, work
+from web.ui import ui
+
+BOARD_ROLES = frozenset({"leader", "president", "admin"})
+
+
+@ui.get("/alerts")
+@login_required
+def alert_list():
+    page = max(request.args.get("page", 1, type=int) or 1, 1)
+    with work() as session:
+        rows, total = alerts.for_user(
+            session, actor(session), unread_only=False, page=page, per_page=50
+        )
+        return render_template("alerts.html", rows=rows, total=total, page=page)
+
+
+@ui.post("/alerts/read")
+@login_required
+def alert_read():
+    alert_id = request.form.get("alert_id", type=int)
+    with work() as session:
+        alerts.mark_read(session, actor(session), alert_id)
+    if alert_id and (item_id := request.form.get("item_id", type=int)):
+        return redirect(url_for("ui.item_page", item_id=item_id))
+    return redirect(url_for("ui.alert_list"))
+
+
+@ui.get("/supervision")
+@login_required
+def supervision_board():
+    with work() as session:
+        user = actor(session)
+        if user.role not in BOARD_ROLES:
+            raise Forbidden("the supervision board is for leaders")
+        supervised, _ = items.search(
+            session, user, items.ItemQuery(supervised=True, sort="due", per_page=200)
+        )
+        overdue, _ = items.search(
+            session, user, items.ItemQuery(overdue=True, status="open", sort="due", per_page=200)
+        )
+        return render_template("supervision.html", supervised=supervised, overdue=overdue)
