@@ -165,6 +165,40 @@ def scheduler() -> None:
 
 
 @main.group()
+def calendar() -> None:
+    """The working-day calendar (holidays and 调休 working days)."""
+
+
+@calendar.command("import")
+@click.argument("file", type=click.File("rb"))
+def calendar_import(file) -> None:
+    """Replace whole years from a CSV `date,type,name` (type: holiday/workday or 休/班)."""
+    from engine.workcalendar import import_csv
+
+    try:
+        with _session() as session:
+            summary = import_csv(session, file)
+    except click.ClickException as exc:
+        click.echo(exc.message, err=True)
+        for where, why in (getattr(exc.__cause__, "fields", None) or {}).items():
+            click.echo(f"  {where}: {why}", err=True)
+        sys.exit(1)
+    years = ", ".join(map(str, summary.years))
+    click.echo(f"imported {years}: {summary.holidays} holidays, {summary.workdays} working days")
+
+
+@calendar.command("export")
+@click.option("--year", "years", type=int, multiple=True, help="Only these years (repeatable).")
+@click.option("--output", "-o", type=click.File("w", encoding="utf-8"), default="-")
+def calendar_export(years: tuple[int, ...], output) -> None:
+    """Write the known years as CSV (to stdout unless --output)."""
+    from engine.workcalendar import export_csv
+
+    with _session() as session:
+        export_csv(session, output, years or None)
+
+
+@main.group()
 def workflows() -> None:
     """BPMN workflows."""
 

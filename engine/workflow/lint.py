@@ -10,6 +10,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import (
+    CycleTimerEventDefinition,
+    TimerEventDefinition,
+)
 from SpiffWorkflow.bpmn.specs.mixins.script_task import ScriptTask
 
 from engine.roles import ROLE_LABELS
@@ -47,6 +51,7 @@ def lint_bpmn(
                     f"role (lane: {task_spec.lane!r}; roles: {roles})",
                 )
             )
+        problems.extend(_property_problems(info))
         if not info.form:
             problems.append(Problem(info.bpmn_id, "用户任务没有表单 / user task has no form"))
         elif info.form not in forms:
@@ -59,8 +64,37 @@ def lint_bpmn(
     return problems
 
 
+DEADLINE_PROPERTIES = ("due_working_days", "remind_working_days", "supervise_after_working_days")
+
+
+def _property_problems(info) -> list[Problem]:
+    problems = []
+    for name in DEADLINE_PROPERTIES:
+        raw = info.properties.get(name)
+        if raw is not None and not str(raw).strip().isdigit():
+            problems.append(
+                Problem(
+                    info.bpmn_id,
+                    f"期限属性应为非负整数 / property {name} must be a whole number of "
+                    f"working days (got {raw!r})",
+                )
+            )
+    return problems
+
+
 def _code_problems(task_spec) -> list[Problem]:
     problems = []
+    definition = getattr(task_spec, "event_definition", None)
+    if isinstance(definition, CycleTimerEventDefinition):
+        problems.append(
+            Problem(task_spec.bpmn_id, "不支持循环定时器 / cycle timers are not supported here")
+        )
+    elif isinstance(definition, TimerEventDefinition) and (
+        error := check_code(definition.expression, "eval")
+    ):
+        problems.append(
+            Problem(task_spec.bpmn_id, f"定时表达式不被允许 / timer expression refused: {error}")
+        )
     for condition, _target in getattr(task_spec, "cond_task_specs", []):
         # SpiffWorkflow wraps each flow's condition text in an operator object.
         expression = condition.args[0] if hasattr(condition, "args") else condition
