@@ -42,6 +42,8 @@ class HttpResult:
     requests: int = 0
     connections: int = 0
     startup_seconds: float = 0.0
+    server_cpu_seconds: float | None = None  # server process CPU over the measured requests
+    measured_requests: int = 0
 
     @property
     def summary(self) -> Summary:
@@ -156,6 +158,15 @@ class Server:
             self.process.wait(timeout=10)
 
 
+def process_cpu_seconds(pid: int) -> float | None:
+    """utime + stime of a process from /proc (clock-tick resolution), None elsewhere."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def _open_task_id(item: dict, expected: str) -> int:
     open_tasks = item.get("open_tasks") or []
     if len(open_tasks) != 1 or open_tasks[0]["name"] != expected:
@@ -202,8 +213,14 @@ def run(instance_dir: Path, database_url: str | None, n: int, warmup: int) -> Ht
     try:
         for index in range(warmup):
             _walk(client, tokens, -1 - index, None)
+        before_requests = client.requests
+        cpu_before = process_cpu_seconds(server.process.pid)
         for index in range(n):
             _walk(client, tokens, index, result)
+        cpu_after = process_cpu_seconds(server.process.pid)
+        result.measured_requests = client.requests - before_requests
+        if cpu_before is not None and cpu_after is not None:
+            result.server_cpu_seconds = cpu_after - cpu_before
     finally:
         client.close()
         server.stop()

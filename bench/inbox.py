@@ -80,6 +80,7 @@ class InboxTiming:
     scope: str
     total: int
     summary: Summary
+    cpu: Summary
 
 
 @dataclass
@@ -451,13 +452,18 @@ def run(engine: Engine, factory: Factory, n: int, repetitions: int) -> InboxResu
             for _ in range(5):  # warm the statement cache and the page cache
                 with unit_of_work(factory) as session:
                     _rows, total = tasks.inbox(session, actor, query)
-            samples = []
+            samples, cpu = [], []
             for _ in range(repetitions):
+                c0 = time.process_time()
                 t0 = time.perf_counter()
                 with unit_of_work(factory) as session:
                     tasks.inbox(session, actor, query)
                 samples.append(time.perf_counter() - t0)
-            result.timings.append(InboxTiming(username, scope, total, Summary.of_seconds(samples)))
+                cpu.append(time.process_time() - c0)
+            timing = InboxTiming(
+                username, scope, total, Summary.of_seconds(samples), Summary.of_seconds(cpu)
+            )
+            result.timings.append(timing)
 
     uses_index: list[bool] = []
     for username in MEASURED:

@@ -30,13 +30,22 @@ Factory = sessionmaker[Session]
 @dataclass
 class ServiceResult:
     completions: list[float] = field(default_factory=list)
+    cpu: list[float] = field(default_factory=list)  # process CPU time per completion
     registrations: list[float] = field(default_factory=list)
     by_step: dict[str, list[float]] = field(default_factory=dict)
-    cpu_share: float = 0.0  # process CPU time / wall time over the measured loop
 
     @property
     def summary(self) -> Summary:
         return Summary.of_seconds(self.completions)
+
+    @property
+    def cpu_summary(self) -> Summary:
+        return Summary.of_seconds(self.cpu)
+
+    @property
+    def cpu_share(self) -> float:
+        """Process CPU time / wall time of the completions (< 1: waited on I/O or the CPU)."""
+        return sum(self.cpu) / sum(self.completions) if self.completions else float("nan")
 
 
 def load_actors(factory: Factory) -> dict[str, User]:
@@ -61,7 +70,8 @@ def _register(factory: Factory, registrar: User, index: int) -> int:
         return items.register(session, registrar, items.NewItem(**new_item_payload(index))).id
 
 
-Hook = Callable[[str, float, float], None]  # (bpmn_id, seconds in complete(), seconds total)
+# (bpmn_id, seconds inside complete(), seconds for the unit of work, CPU seconds for it)
+Hook = Callable[[str, float, float, float], None]
 
 
 def walk(factory: Factory, actors: dict[str, User], index: int, hook: Hook | None = None) -> float:
@@ -72,13 +82,15 @@ def walk(factory: Factory, actors: dict[str, User], index: int, hook: Hook | Non
     item = None
     for username, bpmn_id, data in STEPS:
         task_id = _open_task_id(factory, item_id)
+        c0 = time.process_time()
         t0 = time.perf_counter()
         with unit_of_work(factory) as session:
             item = tasks.complete(session, actors[username], task_id, data)
             t1 = time.perf_counter()
         t2 = time.perf_counter()
+        c2 = time.process_time()
         if hook is not None:
-            hook(bpmn_id, t1 - t0, t2 - t0)
+            hook(bpmn_id, t1 - t0, t2 - t0, c2 - c0)
     if item is None or item.status != "filed":
         raise AssertionError(f"item {item_id} is not filed after five completions")
     return registration
@@ -90,14 +102,13 @@ def run(factory: Factory, n: int, warmup: int) -> ServiceResult:
         walk(factory, actors, -1 - index)
     result = ServiceResult(by_step={bpmn_id: [] for _, bpmn_id, _ in STEPS})
 
-    def record(bpmn_id: str, _in_complete: float, total: float) -> None:
+    def record(bpmn_id: str, _in_complete: float, total: float, cpu: float) -> None:
         result.completions.append(total)
+        result.cpu.append(cpu)
         result.by_step[bpmn_id].append(total)
 
-    wall, cpu = time.perf_counter(), time.process_time()
     for index in range(n):
         result.registrations.append(walk(factory, actors, index, record))
-    result.cpu_share = (time.process_time() - cpu) / (time.perf_counter() - wall)
     return result
 
 
@@ -198,7 +209,7 @@ def breakdown(engine: Engine, factory: Factory, suggestions: int) -> Breakdown:
     total = 0.0
     completions = 0
 
-    def hook(_bpmn_id: str, in_complete: float, whole: float) -> None:
+    def hook(_bpmn_id: str, in_complete: float, whole: float, _cpu: float) -> None:
         nonlocal total, completions
         total += whole
         completions += 1

@@ -276,7 +276,8 @@ def test_claiming_a_task_someone_else_holds_is_explained(browser, factory):
     page = other.get(response.headers["Location"])
     assert "alert-danger" in page  # the conflict is flashed
     assert "此任务已由" in page
-    assert open_task(factory, item_id).assignee_id != other.username
+    with unit_of_work(factory) as session:
+        assert session.get(Task, draft).assignee.username == "drafter"
 
 
 # --- registering ---------------------------------------------------------------------------
@@ -327,6 +328,8 @@ def test_only_registrars_register(browser, factory):
     assert 'data-testid="nav-register"' not in drafter.get("/inbox")
     response = drafter.submit("/items/new", NEW_ITEM_FORM)
     assert response.status_code in (200, 403)
+    if response.status_code == 200:
+        assert "alert-danger" in text(response)  # the refusal is explained
     assert item_count(factory) == 0
 
 
@@ -483,3 +486,25 @@ def test_language_choice_works_before_login(browser):
 def test_huge_page_numbers_do_not_crash(browser, path):
     response = browser("registrar").client.get(path)
     assert response.status_code in (200, 404, 422)
+
+
+@pytest.fixture
+def on_postgresql(database_url) -> bool:
+    return database_url.startswith("postgresql")
+
+
+def test_nul_characters_in_forms_do_not_crash(browser, factory, request, on_postgresql):
+    request.applymarker(
+        pytest.mark.xfail(
+            on_postgresql,
+            strict=True,
+            reason="web/ui/__init__.py passes form strings containing U+0000 to the database; "
+            "PostgreSQL text cannot hold NUL, so login and /items/new answer 500 (psycopg "
+            "DataError) instead of 401/422",
+        )
+    )
+    anonymous = browser()
+    assert anonymous.login("regis\x00trar").status_code == 401
+    registrar = browser("registrar")
+    response = registrar.submit("/items/new", {**NEW_ITEM_FORM, "title": "标\x00题"})
+    assert response.status_code in (302, 422)

@@ -24,6 +24,13 @@ def alert_list():
         return render_template("alerts.html", rows=rows, total=total, page=page)
 
 
+@ui.get("/alerts/badge")
+@login_required
+def alert_badge():
+    """The bell's count, polled by htmx so a new alert shows without reloading the page."""
+    return render_template("_bell_count.html")
+
+
 @ui.post("/alerts/read")
 @login_required
 def alert_read():
