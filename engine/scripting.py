@@ -988,14 +988,17 @@ class RestrictedEnvironment(BasePythonScriptEngineEnvironment):
         previous = sys.gettrace()
         sys.settrace(budget.trace)
         try:
-            return eval(code, namespace)  # a RestrictedPython code object, see module doc
+            try:
+                return eval(code, namespace)  # a RestrictedPython code object, see module doc
+            finally:
+                # Stop tracing before handling: the budget is spent, so any traced call
+                # in the handler would abort again and escape as a raw _ScriptAbort.
+                sys.settrace(previous)
         except _ScriptAbort as abort:
             line = _abort_line(abort)
             raise ScriptRefused(
                 abort.message, line_number=line, error_line=_source_line(source, line)
             ) from None
-        finally:
-            sys.settrace(previous)
 
     def _check_for_overwrite(self, context: Mapping, external_context: Mapping) -> None:
         """Same fail-fast rule as SpiffWorkflow: task data may not hide a helper."""

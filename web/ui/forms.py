@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import DateField, PasswordField, SelectField, StringField, TextAreaField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length
 
 
@@ -14,7 +15,7 @@ class LoginForm(FlaskForm):
 
 
 class RegisterItemForm(FlaskForm):
-    kind = SelectField(_l("类别"), choices=[("suggestion", _l("代表建议"))])
+    kind = SelectField(_l("类别"), choices=[SelectChoice("suggestion", _l("代表建议"))])
     title = StringField(_l("标题"), validators=[DataRequired(), Length(max=300)])
     content = TextAreaField(_l("内容"), validators=[DataRequired(), Length(max=50_000)])
     deputies = StringField(
