@@ -423,10 +423,14 @@ def explain(engine: Engine, statement: str, parameters: Any) -> list[str]:
         return [row[0] for row in rows]
 
 
-_INDEX_IN_PLAN = re.compile(
-    r"(?:USING (?:COVERING )?INDEX|Index (?:Only )?Scan (?:Backward )?using|"
-    r"Bitmap Index Scan on) (\w+)"
+# How the tasks table is reached: by an index (SQLite SEARCH/SCAN ... USING INDEX, PostgreSQL
+# index or bitmap scans of a tasks index) or by reading the whole table.
+_TASKS_INDEX = re.compile(
+    r"(?:(?:SEARCH|SCAN) tasks USING (?:COVERING )?INDEX (\w+)"
+    r"|Index (?:Only )?Scan(?: Backward)? using (\w+) on tasks\b"
+    r"|Bitmap Index Scan on ((?:ix_)?tasks\w*))"
 )
+_TASKS_FULL_SCAN = re.compile(r"(?:^\s*SCAN tasks\b|Seq Scan on tasks\b)")  # also full index scans
 
 
 _FROM_TASKS = re.compile(r"\s*SELECT\b.*?\bFROM\s+tasks\b", re.IGNORECASE | re.DOTALL)
@@ -438,7 +442,13 @@ def _short(statement: str) -> str:
     return (head[:60] + " …") if len(head) > 60 else head
 
 
-def run(engine: Engine, factory: Factory, n: int, repetitions: int) -> InboxResult:
+def run(
+    engine: Engine,
+    factory: Factory,
+    n: int,
+    repetitions: int,
+    explain_scopes: tuple[str, ...] = ("candidate",),
+) -> InboxResult:
     result = InboxResult(load=bulk_load(engine, n))
     with unit_of_work(factory) as session:
         actors = {
@@ -466,22 +476,26 @@ def run(engine: Engine, factory: Factory, n: int, repetitions: int) -> InboxResu
             result.timings.append(timing)
 
     uses_index: list[bool] = []
-    for username in MEASURED:
-        with _capture(engine) as captured, unit_of_work(factory) as session:
-            tasks.inbox(session, actors[username], tasks.TaskQuery(scope="candidate"))
-        for statement, parameters in captured:
-            if not _FROM_TASKS.match(statement):
-                continue
-            plan = explain(engine, statement, parameters)
-            title = f"{username} / candidate: {_short(statement)}"
-            result.plans.append((title, plan))
-            uses_index.append(any(_INDEX_IN_PLAN.search(line) for line in plan))
+    for scope in explain_scopes:
+        for username in MEASURED:
+            with _capture(engine) as captured, unit_of_work(factory) as session:
+                tasks.inbox(session, actors[username], tasks.TaskQuery(scope=scope))
+            for statement, parameters in captured:
+                if not _FROM_TASKS.match(statement):
+                    continue
+                plan = explain(engine, statement, parameters)
+                result.plans.append((f"{username} / {scope}: {_short(statement)}", plan))
+                if scope == "candidate":
+                    full_scan = any(_TASKS_FULL_SCAN.search(line) for line in plan)
+                    uses_index.append(bool(indexes_in(plan)) and not full_scan)
     result.candidate_uses_index = bool(uses_index) and all(uses_index)
     return result
 
 
 def indexes_in(plan: list[str]) -> list[str]:
-    found = []
+    """Indexes of the tasks table that the plan uses."""
+    found = set()
     for line in plan:
-        found.extend(match.group(1) for match in _INDEX_IN_PLAN.finditer(line))
-    return sorted(set(found))
+        for match in _TASKS_INDEX.finditer(line):
+            found.update(name for name in match.groups() if name)
+    return sorted(found)

@@ -67,10 +67,12 @@ def _schedule(
     if remind_days is not None:
         remind_at = _at(calendar.subtract_working_days(due_day, remind_days), OFFICE_START)
     supervise_day = calendar.add_working_days(due_day, supervise_after)
+    due_at = _at(due_day, END_OF_DAY)
     return Schedule(
         remind_at=remind_at,
-        due_at=_at(due_day, END_OF_DAY),
-        supervise_at=_at(supervise_day, OFFICE_START),
+        due_at=due_at,
+        # Never before the step is overdue (0 working days means "as soon as overdue").
+        supervise_at=max(_at(supervise_day, OFFICE_START), due_at),
         fallback=calendar.fallback_used(start, supervise_day),
     )
 

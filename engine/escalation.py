@@ -76,8 +76,10 @@ def _escalate_task(session: Session, task: Task, now: datetime, report, mail_ena
         return
     for level in range(task.escalation_level + 1, 4):
         threshold = schedule.threshold(level)
-        if threshold is None or threshold > now:
+        if threshold is None:
             continue
+        if threshold > now:
+            break  # levels are reached in order: never record one above a level not yet due
         message = _message(level, task.item, task.title, schedule.due_at)
         _record(
             session,
@@ -100,8 +102,10 @@ def _escalate_item(session: Session, item: Item, now: datetime, report, mail_ena
         return
     for level in range(item.escalation_level + 1, 4):
         threshold = schedule.threshold(level)
-        if threshold is None or threshold > now:
+        if threshold is None:
             continue
+        if threshold > now:
+            break  # levels are reached in order: never record one above a level not yet due
         message = _message(level, item, None, schedule.due_at)
         _record(
             session, item, None, level, f"item:{item.id}:{level}", message, report, mail_enabled

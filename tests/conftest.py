@@ -132,7 +132,12 @@ def people(factory) -> People:
         accounts.create_departments(session, court, DEPARTMENTS)
         users = {
             key: accounts.create_user(
-                session, court, key, role, department=department, password=PASSWORD,
+                session,
+                court,
+                key,
+                role,
+                department=department,
+                password=PASSWORD,
                 display_name=key,
             )
             for key, (role, department) in USERS.items()

@@ -174,7 +174,7 @@ def browser_login(client: FlaskClient, username: str) -> str:
 
 def test_suggestion_flow_with_rejection_through_the_api(api):
     created = api.register()
-    assert ITEM_FIELDS <= set(created)
+    assert set(created) >= ITEM_FIELDS
     assert created["kind"] == "suggestion" and created["status"] == "open"
     assert re.fullmatch(r"\d{4}-建-0001", created["number"])
     assert created["process"] == {"key": "suggestion", "version": 1}
@@ -183,7 +183,7 @@ def test_suggestion_flow_with_rejection_through_the_api(api):
     item_id = created["id"]
 
     register = api.open_task(item_id, "register")
-    assert TASK_FIELDS <= set(register)
+    assert set(register) >= TASK_FIELDS
     assert (register["role"], register["assignee"]) == ("registrar", "registrar")
     assert register["item_id"] == item_id
 
@@ -228,7 +228,7 @@ def test_task_detail_carries_its_form(api):
     item_id = api.register()["id"]
     task = api.open_task(item_id, "register")
     detail = api.ok(api.get("registrar", f"/tasks/{task['id']}"))
-    assert TASK_FIELDS <= set(detail)
+    assert set(detail) >= TASK_FIELDS
     form = detail["form"]
     assert form["type"] == "object"
     assert {"department", "opinion"} <= set(form["required"])
@@ -273,7 +273,7 @@ def test_task_list_scopes(api, drafting):
         listing = api.ok(api.get(user, f"/tasks?scope={scope}"))
         assert set(listing) == PAGE_FIELDS
         assert listing["total"] == len(listing["items"])
-        assert all(TASK_FIELDS <= set(t) for t in listing["items"])
+        assert all(set(t) >= TASK_FIELDS for t in listing["items"])
         return [t["id"] for t in listing["items"]]
 
     assert task_ids("drafter", "mine") == []
@@ -293,7 +293,7 @@ def test_task_list_scopes(api, drafting):
 def test_claim_and_release(api, drafting):
     item_id, draft = drafting
     claimed = api.ok(api.post("drafter", f"/tasks/{draft['id']}/claim"))
-    assert TASK_FIELDS <= set(claimed)
+    assert set(claimed) >= TASK_FIELDS
     assert claimed["assignee"] == "drafter"
     again = api.ok(api.post("drafter", f"/tasks/{draft['id']}/claim"))  # idempotent
     assert again["assignee"] == "drafter"
@@ -325,13 +325,6 @@ def test_head_assigns_the_draft_to_a_colleague(api, drafting):
     assert after["events"][-1]["actor"] == "drafter_b"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine/services/tasks.py sets only foreign-key columns (release: task.assignee_id = "
-    "None; assign: task.assignee_id = target.id; complete: item.department_id = ...) while the "
-    "lazy='joined' relationships (Task.assignee, Item.department) stay loaded with the old "
-    "value, so the response returned by the same unit of work is stale",
-)
 @pytest.mark.parametrize("action", ["release", "assign", "complete-register"])
 def test_action_responses_show_the_new_state(api, action):
     item_id = api.register()["id"]
@@ -419,10 +412,14 @@ def test_400_malformed_json(api, data):
 
 
 @pytest.mark.parametrize(
-    "body", [[], [NEW_ITEM], "text", 42, None, True], ids=["list", "list-of-obj", "str", "int", "null", "bool"]
+    "body",
+    [[], [NEW_ITEM], "text", 42, None, True],
+    ids=["list", "list-of-obj", "str", "int", "null", "bool"],
 )
 def test_400_body_that_is_not_an_object(api, body):
-    response = api.post("registrar", "/items", data=json.dumps(body), content_type="application/json")
+    response = api.post(
+        "registrar", "/items", data=json.dumps(body), content_type="application/json"
+    )
     assert_error(response, 400, "bad_request")
     assert api.ok(api.get("registrar", "/items"))["total"] == 0
 
@@ -443,7 +440,10 @@ def test_400_on_task_endpoints(api, drafting):
     with unchanged(api, item_id):
         for action in ("complete", "assign"):
             response = api.post(
-                "drafter", f"/tasks/{draft['id']}/{action}", data="{", content_type="application/json"
+                "drafter",
+                f"/tasks/{draft['id']}/{action}",
+                data="{",
+                content_type="application/json",
             )
             assert_error(response, 400, "bad_request")
             response = api.post("drafter", f"/tasks/{draft['id']}/{action}", ["data"])
@@ -462,6 +462,8 @@ def test_404_unknown_records_and_paths(api):
         "/no-such-endpoint",
     ]:
         assert_error(api.get("registrar", path), 404, "not_found")
+    for path in ["/alerts/999999/read", "/alerts/99999999999999999999/read"]:
+        assert_error(api.post("registrar", path), 404, "not_found")
     with unchanged(api, item_id):
         for action in ("claim", "release", "complete"):
             response = api.post("registrar", f"/tasks/{task_id + 1000}/{action}", {"data": {}})
@@ -505,9 +507,7 @@ def test_lists_hide_another_departments_items(api, drafting):
 
     items = api.ok(api.get("drafter_other", "/items"))
     assert [i["id"] for i in items["items"]] == [own] and items["total"] == 1
-    assert api.ok(api.get("drafter_other", f"/items?q={api.item(item_id)['number']}"))[
-        "total"
-    ] == 0
+    assert api.ok(api.get("drafter_other", f"/items?q={api.item(item_id)['number']}"))["total"] == 0
     for scope in ("all", "candidate", "mine"):
         listing = api.ok(api.get("drafter_other", f"/tasks?scope={scope}"))
         ids = [t["id"] for t in listing["items"]]
@@ -564,7 +564,7 @@ def test_403_drafter_registering_and_registrar_claiming_a_drafter_task(api, draf
 def test_413_body_larger_than_the_limit(api):
     item_id = api.register()["id"]
     task_id = api.open_task(item_id)["id"]
-    huge = json.dumps({**NEW_ITEM, "content": "建" * MAX_REQUEST_BYTES})
+    huge = json.dumps({**NEW_ITEM, "content": "x" * MAX_REQUEST_BYTES})
     assert len(huge.encode()) > MAX_REQUEST_BYTES
     response = api.post("registrar", "/items", data=huge, content_type="application/json")
     assert_error(response, 413, "too_large")
@@ -658,11 +658,6 @@ def test_registration_without_optional_fields_and_with_deputy_ids(api):
     assert second["number"] != first["number"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine/services/items.py _check accepts booleans as deputy ids (bool is an int) "
-    "and _resolve_deputies queries ids outside the integer column's range: 500 instead of 422",
-)
 @pytest.mark.parametrize("deputy", [True, 10**30], ids=["bool", "huge-id"])
 def test_422_deputy_ids_that_are_not_ids(api, deputy):
     api.register()  # deputy id 1 exists, so `True` would silently match it on SQLite
@@ -683,6 +678,9 @@ def test_422_deputy_ids_that_are_not_ids(api, deputy):
         ("/items?page=" + "9" * 5000, "page"),
         ("/items?overdue=maybe", "overdue"),
         ("/items?q=%00", "q"),
+        ("/items?sort=sideways", "sort"),
+        ("/tasks?sort=sideways", "sort"),
+        ("/alerts?page=0", "page"),
     ],
 )
 def test_422_bad_query_parameters(api, path, field):
@@ -789,9 +787,7 @@ def test_browser_session_api_writes_need_the_csrf_header(app, people):
     task_id = item["open_tasks"][0]["id"]
     body = {"data": STEP_DATA["register"]}
     assert_error(client.post(f"{API}/tasks/{task_id}/complete", json=body), 400, "bad_request")
-    done = client.post(
-        f"{API}/tasks/{task_id}/complete", json=body, headers={"X-CSRFToken": token}
-    )
+    done = client.post(f"{API}/tasks/{task_id}/complete", json=body, headers={"X-CSRFToken": token})
     assert done.status_code == 200
     assert done.get_json()["open_tasks"][0]["name"] == "draft"
 
@@ -801,3 +797,26 @@ def test_browser_session_api_after_logout_is_401(app, people):
     token = browser_login(client, "registrar")
     assert client.post("/logout", data={"csrf_token": token}).status_code == 302
     assert_error(client.get(f"{API}/items"), 401, "unauthorized")
+
+
+def test_a_token_sent_with_a_browser_session_must_be_valid(app, api):
+    client = app.test_client()
+    browser_login(client, "registrar")
+    item_id = api.register()["id"]
+    task_id = api.open_task(item_id, "register")["id"]
+    body = {"data": STEP_DATA["register"]}
+    with unchanged(api, item_id):
+        for token in ("not-a-real-token", api.tokens["drafter"]):
+            response = client.post(
+                f"{API}/tasks/{task_id}/complete",
+                json=body,
+                headers={"Authorization": f"Bearer {token}"},
+            )
+            assert_error(response, 401, "unauthorized")
+    # The session's own user's token authenticates on its own (no CSRF header needed).
+    response = client.post(
+        f"{API}/tasks/{task_id}/complete",
+        json=body,
+        headers={"Authorization": f"Bearer {api.tokens['registrar']}"},
+    )
+    assert response.status_code == 200, response.get_data(as_text=True)

@@ -23,7 +23,9 @@ def test_register_numbers_item_and_offers_register_step(factory, people):
         assert item.current_step == "register"
     task = open_task(factory, item_id)
     assert (task.bpmn_id, task.role, task.assignee_id) == (
-        "register", "registrar", people["registrar"].id,
+        "register",
+        "registrar",
+        people["registrar"].id,
     )
 
 
@@ -44,22 +46,34 @@ def test_full_flow_with_rejection_files_the_item(factory, people):
     assert item.status == "filed"
     assert item.archive_number.endswith("-档-0001")
     with unit_of_work(factory) as session:
-        actions = [e.action for e in session.scalars(
-            select(AuditEvent).where(AuditEvent.item_id == item_id).order_by(AuditEvent.id))]
+        actions = [
+            e.action
+            for e in session.scalars(
+                select(AuditEvent).where(AuditEvent.item_id == item_id).order_by(AuditEvent.id)
+            )
+        ]
         assert actions.count("completed") == 7
         assert actions[0] == "registered" and actions[-1] == "filed"
-        rejection = session.scalar(select(AuditEvent).where(
-            AuditEvent.item_id == item_id, AuditEvent.task_bpmn_id == "leader_approve"))
+        rejection = session.scalar(
+            select(AuditEvent).where(
+                AuditEvent.item_id == item_id, AuditEvent.task_bpmn_id == "leader_approve"
+            )
+        )
         assert rejection.comment == "请补充具体措施"
-        assert session.scalar(select(ProcessInstance).where(
-            ProcessInstance.item_id == item_id)).completed
+        assert session.scalar(
+            select(ProcessInstance).where(ProcessInstance.item_id == item_id)
+        ).completed
     assert open_task(factory, item_id) is None
 
 
 def test_filed_item_is_read_only(factory, people):
     item_id = register(factory, people["registrar"])
-    for user, step in [("registrar", "register"), ("drafter", "draft"), ("leader", "approve"),
-                       ("registrar", "reply")]:
+    for user, step in [
+        ("registrar", "register"),
+        ("drafter", "draft"),
+        ("leader", "approve"),
+        ("registrar", "reply"),
+    ]:
         complete(factory, people[user], item_id, step)
     last = open_task(factory, item_id)
     complete(factory, people["registrar"], item_id, "file")
@@ -107,15 +121,20 @@ def test_invalid_form_data_names_fields_and_changes_nothing(factory, people):
     item_id = register(factory, people["registrar"])
     task = open_task(factory, item_id)
     with unit_of_work(factory) as session:
-        before = session.scalar(select(ProcessInstance.version).where(
-            ProcessInstance.item_id == item_id))
+        before = session.scalar(
+            select(ProcessInstance.version).where(ProcessInstance.item_id == item_id)
+        )
     with unit_of_work(factory) as session, pytest.raises(InvalidData) as error:
         tasks.complete(session, people["registrar"], task.id, {"department": "不存在的庭"})
     assert set(error.value.fields) == {"department", "opinion"}
     with unit_of_work(factory) as session:
         assert session.get(Task, task.id).status == "open"
-        assert session.scalar(select(ProcessInstance.version).where(
-            ProcessInstance.item_id == item_id)) == before
+        assert (
+            session.scalar(
+                select(ProcessInstance.version).where(ProcessInstance.item_id == item_id)
+            )
+            == before
+        )
 
 
 def test_rejection_requires_comment(factory, people):
@@ -150,7 +169,9 @@ def test_concurrent_completion_one_wins(factory, people):
         thread.join()
     assert sorted(outcomes) == ["conflict", "ok"]
     with unit_of_work(factory) as session:
-        drafts = session.scalars(select(Task).where(Task.item_id == item_id, Task.bpmn_id == "draft"))
+        drafts = session.scalars(
+            select(Task).where(Task.item_id == item_id, Task.bpmn_id == "draft")
+        )
         assert len(list(drafts)) == 1
 
 
@@ -161,8 +182,13 @@ def test_concurrent_registration_never_duplicates_numbers(factory, people):
     def register_one(n: int) -> None:
         try:
             with unit_of_work(factory) as session:
-                item = items.register(session, people["registrar"], items.NewItem(
-                    kind="suggestion", title=f"建议 {n}", content="内容", deputies=["甲"]))
+                item = items.register(
+                    session,
+                    people["registrar"],
+                    items.NewItem(
+                        kind="suggestion", title=f"建议 {n}", content="内容", deputies=["甲"]
+                    ),
+                )
                 numbers.append(item.number)
         except Exception as exc:  # noqa: BLE001 - collected and asserted below
             errors.append(exc)
@@ -179,9 +205,15 @@ def test_concurrent_registration_never_duplicates_numbers(factory, people):
 
 def test_register_validates_fields(factory, people):
     with unit_of_work(factory) as session, pytest.raises(InvalidData) as error:
-        items.register(session, people["registrar"], items.NewItem(
-            kind="recipe", title="", content="x", deputies=[]))
+        items.register(
+            session,
+            people["registrar"],
+            items.NewItem(kind="recipe", title="", content="x", deputies=[]),
+        )
     assert set(error.value.fields) == {"kind", "title", "deputies"}
     with unit_of_work(factory) as session, pytest.raises(Forbidden):
-        items.register(session, people["drafter"], items.NewItem(
-            kind="suggestion", title="t", content="c", deputies=["甲"]))
+        items.register(
+            session,
+            people["drafter"],
+            items.NewItem(kind="suggestion", title="t", content="c", deputies=["甲"]),
+        )

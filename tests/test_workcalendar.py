@@ -28,31 +28,52 @@ PACKAGE_SOURCE = f"chinesecalendar {chinese_calendar.__version__}"
 PACKAGE_YEARS = range(min(chinese_calendar.holidays).year, max(chinese_calendar.holidays).year + 1)
 
 
-def _seed(factory) -> list[int]:
-    with unit_of_work(factory) as session:
+def _reset_calendar(db, *, seed: bool) -> None:
+    with unit_of_work(db) as session:
+        session.execute(delete(CalendarDay))
+        session.execute(delete(CalendarYear))
+        if seed:
+            seed_from_chinesecalendar(session)
+
+
+@pytest.fixture
+def db(factory):
+    """The `factory` session factory with empty calendar tables.
+
+    conftest keeps calendar_years / calendar_days between tests as reference data (the
+    migration seeds them once), so these tests start from nothing and put the seeded
+    calendar back afterwards, pass or fail, for the tests that follow.
+    """
+    _reset_calendar(factory, seed=False)
+    yield factory
+    _reset_calendar(factory, seed=True)
+
+
+def _seed(db) -> list[int]:
+    with unit_of_work(db) as session:
         return seed_from_chinesecalendar(session)
 
 
-def _load(factory) -> WorkCalendar:
-    with unit_of_work(factory) as session:
+def _load(db) -> WorkCalendar:
+    with unit_of_work(db) as session:
         return WorkCalendar.load(session)
 
 
-def _import(factory, text: str | bytes):
+def _import(db, text: str | bytes):
     stream = io.BytesIO(text) if isinstance(text, bytes) else io.StringIO(text)
-    with unit_of_work(factory) as session:
+    with unit_of_work(db) as session:
         return import_csv(session, stream)
 
 
-def _export(factory, years=None) -> str:
+def _export(db, years=None) -> str:
     out = io.StringIO()
-    with unit_of_work(factory) as session:
+    with unit_of_work(db) as session:
         export_csv(session, out, years)
     return out.getvalue()
 
 
-def _exceptions(factory, year: int) -> dict[date, tuple[bool, str | None]]:
-    with unit_of_work(factory) as session:
+def _exceptions(db, year: int) -> dict[date, tuple[bool, str | None]]:
+    with unit_of_work(db) as session:
         rows = session.execute(
             select(CalendarDay.day, CalendarDay.is_working, CalendarDay.name).where(
                 CalendarDay.day >= D(year, 1, 1), CalendarDay.day <= D(year, 12, 31)
@@ -66,8 +87,8 @@ def _exceptions(factory, year: int) -> dict[date, tuple[bool, str | None]]:
 # ---------------------------------------------------------------------------------------
 
 
-def test_seed_loads_every_year_the_package_knows(factory):
-    added = _seed(factory)
+def test_seed_loads_every_year_the_package_knows(db):
+    added = _seed(db)
 
     # Discovered from the package, which knows 2004–2026 as of 1.11.0.
     assert added == sorted(added)
@@ -75,39 +96,39 @@ def test_seed_loads_every_year_the_package_knows(factory):
     assert added == list(range(added[0], added[-1] + 1))
     with pytest.raises(NotImplementedError):
         chinese_calendar.is_workday(D(added[-1] + 1, 1, 1))
-    with unit_of_work(factory) as session:
+    with unit_of_work(db) as session:
         years = session.execute(select(CalendarYear.year, CalendarYear.source)).all()
     assert sorted(years) == [(year, PACKAGE_SOURCE) for year in added]
     # Names are the package's Chinese ones.
-    assert _exceptions(factory, 2026)[D(2026, 10, 1)] == (False, "国庆节")
-    assert _exceptions(factory, 2026)[D(2026, 2, 28)] == (True, "春节")
+    assert _exceptions(db, 2026)[D(2026, 10, 1)] == (False, "国庆节")
+    assert _exceptions(db, 2026)[D(2026, 2, 28)] == (True, "春节")
 
 
-def test_seed_is_idempotent_and_never_overwrites(factory):
-    first = _seed(factory)
+def test_seed_is_idempotent_and_never_overwrites(db):
+    first = _seed(db)
     # An administrator makes 2026-10-08 a holiday (say a local arrangement).
-    _import(factory, "date,type,name\n2026-10-08,holiday,本院调整\n")
-    with unit_of_work(factory) as session:
+    _import(db, "date,type,name\n2026-10-08,holiday,本院调整\n")
+    with unit_of_work(db) as session:
         session.execute(delete(CalendarDay).where(CalendarDay.day < D(2006, 1, 1)))
         session.execute(delete(CalendarYear).where(CalendarYear.year == 2005))
         before = session.scalar(select(func.count()).select_from(CalendarDay))
 
-    assert _seed(factory) == [2005]  # only the missing year comes back
-    assert _seed(factory) == []
-    assert _exceptions(factory, 2026) == {D(2026, 10, 8): (False, "本院调整")}
-    assert _exceptions(factory, 2004) == {}  # known year, its rows deleted: left alone
-    with unit_of_work(factory) as session:
+    assert _seed(db) == [2005]  # only the missing year comes back
+    assert _seed(db) == []
+    assert _exceptions(db, 2026) == {D(2026, 10, 8): (False, "本院调整")}
+    assert _exceptions(db, 2004) == {}  # known year, its rows deleted: left alone
+    with unit_of_work(db) as session:
         after = session.scalar(select(func.count()).select_from(CalendarDay))
         assert session.get(CalendarYear, 2026).source == "import"
     assert after > before
-    assert len(first) == len(_load(factory).known_years)
+    assert len(first) == len(_load(db).known_years)
 
 
-def test_seed_keeps_stray_rows_in_an_unknown_year(factory):
-    with unit_of_work(factory) as session:
+def test_seed_keeps_stray_rows_in_an_unknown_year(db):
+    with unit_of_work(db) as session:
         session.add(CalendarDay(day=D(2026, 10, 8), is_working=False, name="手工"))
-    _seed(factory)
-    days = _exceptions(factory, 2026)
+    _seed(db)
+    days = _exceptions(db, 2026)
     assert days[D(2026, 10, 8)] == (False, "手工")
     assert days[D(2026, 10, 1)] == (False, "国庆节")
 
@@ -118,9 +139,9 @@ def test_seed_keeps_stray_rows_in_an_unknown_year(factory):
 
 
 @pytest.fixture
-def cal(factory) -> WorkCalendar:
-    _seed(factory)
-    return _load(factory)
+def cal(db) -> WorkCalendar:
+    _seed(db)
+    return _load(db)
 
 
 def test_national_day_2026(cal):
@@ -169,13 +190,13 @@ def test_unknown_year_falls_back_and_says_so(cal):
     assert cal.fallback_used(D(2003, 12, 31), D(2004, 1, 1))
 
 
-def test_rows_in_an_unknown_year_are_ignored_until_the_year_is_known(factory):
-    with unit_of_work(factory) as session:
+def test_rows_in_an_unknown_year_are_ignored_until_the_year_is_known(db):
+    with unit_of_work(db) as session:
         session.add(CalendarDay(day=D(2027, 1, 1), is_working=False, name="元旦"))
-    assert _load(factory).is_working_day(D(2027, 1, 1))
-    with unit_of_work(factory) as session:
+    assert _load(db).is_working_day(D(2027, 1, 1))
+    with unit_of_work(db) as session:
         session.add(CalendarYear(year=2027, source="manual"))
-    assert not _load(factory).is_working_day(D(2027, 1, 1))
+    assert not _load(db).is_working_day(D(2027, 1, 1))
 
 
 def test_datetimes_and_negative_counts_are_refused(cal):
@@ -232,63 +253,63 @@ def test_add_months_into_a_fallback_year(cal):
 # ---------------------------------------------------------------------------------------
 
 
-def test_export_import_round_trip(factory):
-    _seed(factory)
-    original = _load(factory)
-    text = _export(factory, years=[2025, 2026])
+def test_export_import_round_trip(db):
+    _seed(db)
+    original = _load(db)
+    text = _export(db, years=[2025, 2026])
     lines = text.splitlines()
     assert lines[0] == "date,type,name"
     assert "2026-10-01,holiday,国庆节" in lines
     assert "2026-10-10,workday,国庆节" in lines
     assert all(line[:4] in {"2025", "2026"} for line in lines[1:])
-    before = {2025: _exceptions(factory, 2025), 2026: _exceptions(factory, 2026)}
+    before = {2025: _exceptions(db, 2025), 2026: _exceptions(db, 2026)}
 
-    with unit_of_work(factory) as session:
+    with unit_of_work(db) as session:
         session.execute(delete(CalendarDay))
         session.execute(delete(CalendarYear))
-    summary = _import(factory, text)
+    summary = _import(db, text)
 
     assert summary.years == [2025, 2026]
     assert summary.replaced == 0
     assert summary.holidays + summary.workdays == len(lines) - 1
-    assert {2025: _exceptions(factory, 2025), 2026: _exceptions(factory, 2026)} == before
-    reloaded = _load(factory)
+    assert {2025: _exceptions(db, 2025), 2026: _exceptions(db, 2026)} == before
+    reloaded = _load(db)
     assert reloaded.known_years == {2025, 2026}
     for day in (D(2025, 1, 1) + timedelta(days=i) for i in range(730)):
         assert reloaded.is_working_day(day) == original.is_working_day(day), day
-    assert _export(factory) == text
+    assert _export(db) == text
 
 
-def test_full_export_round_trips_unchanged(factory):
-    _seed(factory)
-    text = _export(factory)
-    summary = _import(factory, text)
+def test_full_export_round_trips_unchanged(db):
+    _seed(db)
+    text = _export(db)
+    summary = _import(db, text)
     assert summary.replaced == summary.holidays + summary.workdays
-    assert _export(factory) == text
+    assert _export(db) == text
 
 
-def test_import_chinese_types_bom_and_replaces_the_year(factory):
-    _seed(factory)
-    count_2026 = len(_exceptions(factory, 2026))
+def test_import_chinese_types_bom_and_replaces_the_year(db):
+    _seed(db)
+    count_2026 = len(_exceptions(db, 2026))
     data = (
         "\ufeff日期,类型,名称\r\n"
         "2026/10/8,休,本院调整\r\n2027-01-01,休,元旦\r\n2027-02-06,班,\r\n\r\n"
     )
-    summary = _import(factory, data.encode("utf-8"))
+    summary = _import(db, data.encode("utf-8"))
 
     assert summary.years == [2026, 2027]
     assert (summary.holidays, summary.workdays) == (2, 1)
     assert summary.replaced == count_2026
-    assert _exceptions(factory, 2026) == {D(2026, 10, 8): (False, "本院调整")}
-    assert _exceptions(factory, 2027) == {
+    assert _exceptions(db, 2026) == {D(2026, 10, 8): (False, "本院调整")}
+    assert _exceptions(db, 2027) == {
         D(2027, 1, 1): (False, "元旦"),
         D(2027, 2, 6): (True, None),
     }
-    with unit_of_work(factory) as session:
+    with unit_of_work(db) as session:
         assert session.get(CalendarYear, 2027).source == "import"
         assert session.get(CalendarYear, 2026).source == "import"
         assert session.get(CalendarYear, 2025).source == PACKAGE_SOURCE
-    cal = _load(factory)
+    cal = _load(db)
     assert cal.is_known_year(2027)
     assert not cal.is_working_day(D(2027, 1, 1))
     assert cal.is_working_day(D(2027, 2, 6))  # a Saturday
@@ -296,17 +317,17 @@ def test_import_chinese_types_bom_and_replaces_the_year(factory):
     assert not cal.fallback_used(D(2026, 12, 31), D(2027, 1, 4))
 
 
-def test_import_reports_how_many_rows_it_replaced(factory):
-    _seed(factory)
-    count_2026 = len(_exceptions(factory, 2026))
-    summary = _import(factory, "date,type\n2026-10-08,holiday\n")
+def test_import_reports_how_many_rows_it_replaced(db):
+    _seed(db)
+    count_2026 = len(_exceptions(db, 2026))
+    summary = _import(db, "date,type\n2026-10-08,holiday\n")
     assert summary.replaced == count_2026
     assert summary.years == [2026]
 
 
-def test_bad_csv_is_rejected_whole_with_every_row(factory):
-    _seed(factory)
-    before = _export(factory)
+def test_bad_csv_is_rejected_whole_with_every_row(db):
+    _seed(db)
+    before = _export(db)
     data = (
         "date,type,name\n"
         "2027-01-01,holiday,元旦\n"  # row 2 is fine, but must not be written
@@ -318,7 +339,7 @@ def test_bad_csv_is_rejected_whole_with_every_row(factory):
         f"2027-03-01,休,{'长' * 101}\n"  # row 8
     )
     with pytest.raises(InvalidData) as caught:
-        _import(factory, data)
+        _import(db, data)
 
     assert caught.value.fields == {
         "row 3": "date: not a date (2027-02-30)",
@@ -330,8 +351,8 @@ def test_bad_csv_is_rejected_whole_with_every_row(factory):
         ),
         "row 8": "name: longer than 100 characters",
     }
-    assert _export(factory) == before
-    assert not _load(factory).is_known_year(2027)
+    assert _export(db) == before
+    assert not _load(db).is_known_year(2027)
 
 
 @pytest.mark.parametrize(
@@ -343,9 +364,9 @@ def test_bad_csv_is_rejected_whole_with_every_row(factory):
         (b"date,type\n2026-10-08,\xd0\xdd\n", {"file": "not UTF-8 (byte 21)"}),
     ],
 )
-def test_unusable_files_are_rejected(factory, data, fields):
+def test_unusable_files_are_rejected(db, data, fields):
     with pytest.raises(InvalidData) as caught:
-        _import(factory, data)
+        _import(db, data)
     assert caught.value.fields == fields
 
 

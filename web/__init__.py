@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from flask import Flask
+from flask import Flask, abort, request
 
 from engine.config import Settings
 from engine.db import make_engine, make_session_factory
 from web import auth, i18n
-from web.api import api
+from web.api import NUL_MESSAGE, api, error_response
 from web.extensions import csrf, login_manager
 from web.ui import ui
 
@@ -38,4 +38,18 @@ def create_app(settings: Settings | None = None) -> Flask:
     auth.init_app(app)
     app.register_blueprint(api)
     app.register_blueprint(ui)
+    app.before_request(_refuse_nul_characters)
     return app
+
+
+def _refuse_nul_characters():
+    """PostgreSQL text cannot hold U+0000: refuse it in query strings and forms at the door."""
+    for source in (request.args, request.form):
+        for name, value in source.items(multi=True):
+            if "\x00" in name or "\x00" in value:
+                if request.path.startswith(api.url_prefix + "/"):
+                    return error_response(
+                        "invalid", f"{name} contains a NUL character", 422, {name: NUL_MESSAGE}
+                    )
+                abort(400, description="NUL characters are not allowed")
+    return None

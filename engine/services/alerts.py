@@ -23,11 +23,15 @@ def recipients(session: Session, item: Item, task: Task | None, level: int) -> l
             condition = User.role == task.role
             if task.department_id is not None:
                 condition &= User.department_id == task.department_id
-        else:  # an item: whoever holds or could take its open steps
-            holders = select(Task.assignee_id).where(
-                Task.item_id == item.id, Task.status == "open", Task.assignee_id.is_not(None)
-            )
-            condition = User.id.in_(holders)
+        else:  # an item: whoever holds its open steps, or could take the unclaimed ones
+            found = {
+                user.id: user
+                for step in session.scalars(
+                    select(Task).where(Task.item_id == item.id, Task.status == "open")
+                )
+                for user in recipients(session, item, step, 1)
+            }
+            return [found[user_id] for user_id in sorted(found)]
         return list(session.scalars(select(User).where(active, condition).order_by(User.id)))
     if level == 2:
         department_id = (task.department_id if task else None) or item.department_id

@@ -100,12 +100,24 @@ def _check(new: NewItem) -> None:
         fields["content"] = f"at most {MAX_CONTENT} characters"
     if not isinstance(new.deputies, list) or not new.deputies:
         fields["deputies"] = "至少一位代表 / at least one deputy"
-    elif not all(isinstance(d, int | str) and str(d).strip() for d in new.deputies):
+    elif not all(_is_deputy_ref(d) for d in new.deputies):
         fields["deputies"] = "each deputy is a name or an id"
     if new.received_at is not None and new.received_at > clock.now():
         fields["received_at"] = "收件日期不能晚于今天 / cannot be in the future"
     if fields:
         raise InvalidData("item is invalid: " + ", ".join(sorted(fields)), fields)
+
+
+MAX_ID = 2**31 - 1
+
+
+def _is_deputy_ref(ref: object) -> bool:
+    """A non-empty name, or an id that fits the column (bool is an int in Python: refuse)."""
+    if isinstance(ref, bool):
+        return False
+    if isinstance(ref, int):
+        return 1 <= ref <= MAX_ID
+    return isinstance(ref, str) and bool(ref.strip()) and len(ref) <= 100
 
 
 def _resolve_deputies(session: Session, court_id: int, refs: list[int | str]) -> list[Deputy]:

@@ -85,7 +85,7 @@ def done(session: Session, actor: User, limit: int = 50) -> list[Task]:
 def get(session: Session, actor: User, task_id: int) -> Task:
     task = session.scalar(select(Task).where(Task.id == task_id, visible_tasks(actor)))
     if task is None:
-        raise NotFound(f"task {task_id} not found")
+        raise NotFound(f"任务不存在 / task {task_id} not found")
     return task
 
 
@@ -98,10 +98,11 @@ def form_schema(session: Session, task: Task) -> dict[str, Any]:
 
 def _require_open(task: Task) -> None:
     if task.status != "open":
-        raise Conflict(f"task {task.id} is no longer open ({task.status})")
+        raise Conflict(f"任务已办结 / task {task.id} is no longer open ({task.status})")
 
 
-def _is_candidate(actor: User, task: Task) -> bool:
+def can_claim(actor: User, task: Task) -> bool:
+    """Whether the task is offered to the actor's role (and department, where scoped)."""
     return (
         task.role == actor.role
         and task.court_id == actor.court_id
@@ -112,8 +113,8 @@ def _is_candidate(actor: User, task: Task) -> bool:
 def claim(session: Session, actor: User, task_id: int) -> Task:
     task = get(session, actor, task_id)
     _require_open(task)
-    if not _is_candidate(actor, task):
-        raise Forbidden("this task is for another role or department")
+    if not can_claim(actor, task):
+        raise Forbidden("此任务属于其他角色或部门 / this task is for another role or department")
     if task.assignee_id == actor.id:
         return task
     claimed = session.execute(
@@ -122,7 +123,7 @@ def claim(session: Session, actor: User, task_id: int) -> Task:
         .values(assignee_id=actor.id)
     ).rowcount
     if not claimed:
-        raise Conflict(f"task {task.id} is already claimed by someone else")
+        raise Conflict(f"任务已被他人签收 / task {task.id} is already claimed by someone else")
     session.refresh(task)
     audit.record(
         session, task.item, actor, "claimed", task_bpmn_id=task.bpmn_id, task_title=task.title
@@ -134,8 +135,8 @@ def release(session: Session, actor: User, task_id: int) -> Task:
     task = get(session, actor, task_id)
     _require_open(task)
     if task.assignee_id != actor.id and actor.role != "admin":
-        raise Conflict(f"task {task.id} is not claimed by you")
-    task.assignee_id = None
+        raise Conflict(f"此任务不是您签收的 / task {task.id} is not claimed by you")
+    task.assignee = None
     audit.record(
         session, task.item, actor, "released", task_bpmn_id=task.bpmn_id, task_title=task.title
     )
@@ -150,18 +151,20 @@ def assign(session: Session, actor: User, task_id: int, username: str) -> Task:
     task = get(session, actor, task_id)
     _require_open(task)
     if task.assignee_id != actor.id and actor.role not in ASSIGNING_ROLES:
-        raise Forbidden("only the task's holder or a supervisor may assign it")
+        raise Forbidden(
+            "只有经办人或负责人可以指派 / only the task's holder or a supervisor may assign it"
+        )
     target = session.scalar(
         select(User).where(User.username == username, User.court_id == actor.court_id)
     )
     if target is None or not target.active:
         raise InvalidData(f"no user named {username!r}", {"username": "unknown user"})
-    if not _is_candidate(target, task):
+    if not can_claim(target, task):
         raise InvalidData(
             f"{username!r} cannot take this task (wrong role or department)",
             {"username": "wrong role or department"},
         )
-    task.assignee_id = target.id
+    task.assignee = target
     audit.record(
         session,
         task.item,
@@ -179,20 +182,20 @@ def complete(session: Session, actor: User, task_id: int, data: Any) -> Item:
     task = get(session, actor, task_id)
     _require_open(task)
     if task.assignee_id not in (None, actor.id):
-        raise Conflict(f"task {task.id} is claimed by someone else")
-    if not _is_candidate(actor, task):
-        raise Forbidden("this task is for another role or department")
+        raise Conflict(f"任务已被他人签收 / task {task.id} is claimed by someone else")
+    if not can_claim(actor, task):
+        raise Forbidden("此任务属于其他角色或部门 / this task is for another role or department")
     cleaned = validate(form_schema(session, task), data)
     instance = session.get(ProcessInstance, task.instance_id)
     workflow = runtime.load(specs_of(instance.process_model), instance.state)
     spiff_task = runtime.find_ready_task(workflow, task.task_guid)
     if spiff_task is None:
-        raise Conflict(f"task {task.id} is no longer open")
+        raise Conflict(f"任务已办结 / task {task.id} is no longer open")
     runtime.complete(workflow, spiff_task, cleaned, calendar(session))
 
     item = task.item
     if isinstance(cleaned.get("department"), str):
-        item.department_id = department_by_name(session, item.court_id, cleaned["department"]).id
+        item.department = department_by_name(session, item.court_id, cleaned["department"])
         if item.assigned_at is None:
             schedule_item(session, item, clock.now())
     finished = session.execute(
@@ -206,12 +209,15 @@ def complete(session: Session, actor: User, task_id: int, data: Any) -> Item:
         )
     ).rowcount
     if not finished:
-        raise Conflict(f"task {task.id} was completed by someone else")
+        raise Conflict(f"任务已由他人办结 / task {task.id} was completed by someone else")
     instance.state = runtime.dump(workflow)
     try:
         session.flush()
     except StaleDataError as exc:
-        raise Conflict("the item changed while you were working on it; reload and retry") from exc
+        raise Conflict(
+            "事项已被他人更新，请刷新后重试 / the item changed while you were working on it; "
+            "reload and retry"
+        ) from exc
     projection.sync(session, item, instance, workflow)
     comment = next((cleaned[f] for f in COMMENT_FIELDS if cleaned.get(f)), None)
     audit.record(

@@ -21,6 +21,12 @@ from web.ui.forms import LoginForm, RegisterItemForm
 
 ui = Blueprint("ui", __name__, template_folder="../templates/ui")
 INBOX_TABS = ("mine", "candidate", "all", "done")
+MAX_PAGE = 100_000
+
+
+def page_arg() -> int:
+    """?page= clamped to a sane range (a huge value would overflow the database OFFSET)."""
+    return min(max(request.args.get("page", 1, type=int) or 1, 1), MAX_PAGE)
 
 
 @ui.app_context_processor
@@ -83,20 +89,27 @@ def inbox():
     tab = request.args.get("tab", "mine")
     if tab not in INBOX_TABS:
         tab = "mine"
-    page = request.args.get("page", 1, type=int) or 1
+    page = page_arg()
     with work() as session:
         user = actor(session)
         if tab == "done":
             rows, total = tasks.done(session, user), None
         else:
             sort = "due" if request.args.get("sort") == "due" else "created"
-            rows, total = tasks.inbox(session, user, tasks.TaskQuery(tab, max(page, 1), 50, sort))
+            rows, total = tasks.inbox(session, user, tasks.TaskQuery(tab, page, 50, sort))
         counts = {
             scope: tasks.inbox(session, user, tasks.TaskQuery(scope, 1, 1))[1]
             for scope in ("mine", "candidate")
         }
+        claimable = {t.id for t in rows if t.assignee_id is None and tasks.can_claim(user, t)}
         return render_template(
-            "inbox.html", tab=tab, rows=rows, total=total, counts=counts, page=page
+            "inbox.html",
+            tab=tab,
+            rows=rows,
+            total=total,
+            counts=counts,
+            page=page,
+            claimable=claimable,
         )
 
 
@@ -146,7 +159,7 @@ def item_list():
         overdue=True if due == "overdue" else None,
         due_soon=True if due == "soon" else None,
         sort="due" if request.args.get("sort") == "due" else "newest",
-        page=max(request.args.get("page", 1, type=int) or 1, 1),
+        page=page_arg(),
         per_page=50,
     )
     with work() as session:

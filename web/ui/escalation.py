@@ -8,7 +8,7 @@ from flask_login import login_required
 from engine.errors import Forbidden
 from engine.services import alerts, items
 from web.db import actor, work
-from web.ui import ui
+from web.ui import page_arg, ui
 
 BOARD_ROLES = frozenset({"leader", "president", "admin"})
 
@@ -16,7 +16,7 @@ BOARD_ROLES = frozenset({"leader", "president", "admin"})
 @ui.get("/alerts")
 @login_required
 def alert_list():
-    page = max(request.args.get("page", 1, type=int) or 1, 1)
+    page = page_arg()
     with work() as session:
         rows, total = alerts.for_user(
             session, actor(session), unread_only=False, page=page, per_page=50

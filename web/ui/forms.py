@@ -6,7 +6,9 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import DateField, PasswordField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, Length
+from wtforms.validators import DataRequired, Length, ValidationError
+
+from engine import clock
 
 
 class LoginForm(FlaskForm):
@@ -24,3 +26,7 @@ class RegisterItemForm(FlaskForm):
         description=_l("多位代表以逗号分隔"),
     )
     received_at = DateField(_l("收件日期"), validators=[DataRequired()])
+
+    def validate_received_at(self, field: DateField) -> None:
+        if field.data and field.data > clock.local_now().date():
+            raise ValidationError(_l("收件日期不能晚于今天"))
