@@ -123,7 +123,8 @@ class ProcessModel(Base):
     version: Mapped[int] = mapped_column(Integer)
     bpmn_xml: Mapped[str] = mapped_column(Text)
     forms: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    deployed: Mapped[bool] = mapped_column(Boolean, default=False)
+    deployed: Mapped[bool] = mapped_column(Boolean, default=False)  # current for new items
+    deployed_at: Mapped[datetime | None]  # None: a draft never deployed
     note: Mapped[str | None] = mapped_column(Text)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(default=clock.now)

@@ -34,6 +34,7 @@ from types import MappingProxyType
 from typing import IO
 
 from sqlalchemy import delete, insert, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from engine import clock
@@ -355,8 +356,8 @@ def seed_from_chinesecalendar(session: Session) -> list[int]:
 
     Idempotent and never overwrites: a year already in calendar_years (seeded earlier,
     imported or edited by an administrator) is skipped entirely. Stray calendar_days rows
-    in a not-yet-known year are kept as they are and only missing days are added. Does
-    not commit. Returns the years added, ascending.
+    in a not-yet-known year are kept as they are and only missing days are added. Safe
+    to run from several processes at once. Does not commit. Returns the years added.
     """
     version, years = _package_years()
     known = set(session.scalars(select(CalendarYear.year)))
@@ -366,19 +367,29 @@ def seed_from_chinesecalendar(session: Session) -> list[int]:
         if year in known:
             continue
         rows = _package_exceptions(year)
-        existing = set(
-            session.scalars(
-                select(CalendarDay.day).where(
-                    CalendarDay.day >= date(year, 1, 1), CalendarDay.day <= date(year, 12, 31)
+        try:
+            # A savepoint per year: when two processes start on a fresh database and both
+            # seed, the loser of each year hits the primary key, skips that year and
+            # goes on, instead of failing its whole startup.
+            with session.begin_nested():
+                existing = set(
+                    session.scalars(
+                        select(CalendarDay.day).where(
+                            CalendarDay.day >= date(year, 1, 1),
+                            CalendarDay.day <= date(year, 12, 31),
+                        )
+                    )
                 )
-            )
-        )
-        rows = [row for row in rows if row["day"] not in existing]
-        if rows:
-            session.execute(insert(CalendarDay), rows)
-        session.add(CalendarYear(year=year, source=f"chinesecalendar {version}", updated_at=now))
+                rows = [row for row in rows if row["day"] not in existing]
+                if rows:
+                    session.execute(insert(CalendarDay), rows)
+                session.add(
+                    CalendarYear(year=year, source=f"chinesecalendar {version}", updated_at=now)
+                )
+                session.flush()
+        except IntegrityError:
+            continue
         added.append(year)
-    session.flush()
     return added
 
 

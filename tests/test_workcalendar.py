@@ -4,6 +4,8 @@ property tests. Database tests run on SQLite and, when configured, PostgreSQL.""
 from __future__ import annotations
 
 import io
+import threading
+import time
 from datetime import date, datetime, timedelta
 
 import chinese_calendar
@@ -131,6 +133,27 @@ def test_seed_keeps_stray_rows_in_an_unknown_year(db):
     days = _exceptions(db, 2026)
     assert days[D(2026, 10, 8)] == (False, "手工")
     assert days[D(2026, 10, 1)] == (False, "国庆节")
+
+
+def test_two_processes_seeding_at_once_both_succeed(db):
+    """Web and scheduler both migrate on start; the second seeder must not fail."""
+    results: dict[str, object] = {}
+
+    def second() -> None:
+        try:
+            results["second"] = _seed(db)
+        except Exception as exc:  # reported below
+            results["second"] = exc
+
+    with unit_of_work(db) as session:
+        results["first"] = seed_from_chinesecalendar(session)
+        thread = threading.Thread(target=second)
+        thread.start()
+        time.sleep(0.5)  # let the second seeder reach the database and wait on us
+    thread.join(timeout=60)
+
+    assert results["second"] == []
+    assert _load(db).known_years == set(results["first"])
 
 
 # ---------------------------------------------------------------------------------------

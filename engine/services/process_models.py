@@ -8,6 +8,7 @@ from pathlib import Path
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from engine import clock
 from engine.config import WORKFLOWS_DIR
 from engine.errors import InvalidData, NotFound
 from engine.models import Court, ProcessModel, User
@@ -56,6 +57,7 @@ def deploy(
         bpmn_xml=bpmn_xml,
         forms=forms,
         deployed=True,
+        deployed_at=clock.now(),
         note=note,
         created_by_id=actor.id if actor else None,
     )
