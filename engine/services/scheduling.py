@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from engine import deadlines
 from engine.deadlines import Schedule
-from engine.models import CalendarYear, Item, KindSetting, Task
+from engine.models import CalendarDay, CalendarYear, Item, KindSetting, Task
 from engine.workcalendar import WorkCalendar
 
 _cache_lock = threading.Lock()
@@ -24,11 +24,20 @@ _cached: tuple[tuple, WorkCalendar] | None = None
 def calendar(session: Session) -> WorkCalendar:
     """The working-day calendar, reloaded only when an administrator has changed it.
 
-    The stamp (count and latest change of the known years) is one cheap query, so every
-    process sees an edit on its next use without re-reading the holiday table each time.
+    The stamp (known years, their latest change, and the number of exception days) is
+    one cheap query, so every process sees an edit on its next use without re-reading
+    the holiday table each time.
     """
     global _cached
-    stamp = tuple(session.execute(select(func.count(), func.max(CalendarYear.updated_at))).one())
+    stamp = tuple(
+        session.execute(
+            select(
+                func.count(),
+                func.max(CalendarYear.updated_at),
+                select(func.count()).select_from(CalendarDay).scalar_subquery(),
+            )
+        ).one()
+    )
     with _cache_lock:
         if _cached is not None and _cached[0] == stamp:
             return _cached[1]

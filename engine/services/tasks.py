@@ -206,6 +206,7 @@ def complete(session: Session, actor: User, task_id: int, data: Any) -> Item:
             completed_by_id=actor.id,
             completed_at=clock.now(),
             assignee_id=actor.id,
+            next_escalation_at=None,
         )
     ).rowcount
     if not finished:
