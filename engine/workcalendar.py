@@ -567,3 +567,66 @@ def import_csv(session: Session, fh: IO[str] | IO[bytes]) -> ImportSummary:
     return ImportSummary(
         years=years, holidays=holidays, workdays=len(parsed) - holidays, replaced=replaced
     )
+
+
+# ---------------------------------------------------------------------------------------
+# Day-by-day edits from the administrators' page
+# ---------------------------------------------------------------------------------------
+
+
+def days_of_year(session: Session, year: int) -> list[CalendarDay]:
+    """The exceptions entered for `year` (also for a year not yet marked entered)."""
+    return list(
+        session.scalars(
+            select(CalendarDay)
+            .where(CalendarDay.day >= date(year, 1, 1), CalendarDay.day <= date(year, 12, 31))
+            .order_by(CalendarDay.day)
+        )
+    )
+
+
+def _touch(session: Session, year: int) -> None:
+    """Bump the year's change time so every process reloads its calendar snapshot."""
+    entry = session.get(CalendarYear, year)
+    if entry is not None:
+        entry.updated_at = clock.now()
+
+
+def set_day(session: Session, day: date, day_type: str, name: str | None) -> CalendarDay:
+    """Enter or change one exception: `holiday` (休) on a weekday or `workday` (班, 调休).
+
+    Days may be entered for a year that is not yet marked entered; they take effect
+    when the administrator marks the year entered (until then Mon–Fri applies).
+    """
+    is_working = _TYPE_WORDS.get(str(day_type).strip().lower())
+    fields = {}
+    if is_working is None:
+        fields["type"] = "must be holiday, workday, 休 or 班"
+    if name is not None and len(name) > _NAME_MAX:
+        fields["name"] = f"longer than {_NAME_MAX} characters"
+    if fields:
+        raise InvalidData("calendar day is invalid: " + ", ".join(sorted(fields)), fields)
+    entry = session.get(CalendarDay, day) or CalendarDay(day=day)
+    entry.is_working = is_working
+    entry.name = (name or "").strip() or None
+    session.add(entry)
+    _touch(session, day.year)
+    session.flush()
+    return entry
+
+
+def remove_day(session: Session, day: date) -> bool:
+    """Remove one exception; the day follows the Mon–Fri rule again."""
+    removed = session.execute(delete(CalendarDay).where(CalendarDay.day == day)).rowcount
+    _touch(session, day.year)
+    return bool(removed)
+
+
+def mark_year_entered(session: Session, year: int, source: str = "admin") -> None:
+    """Declare the year's exceptions complete: deadlines in it stop being estimates."""
+    entry = session.get(CalendarYear, year)
+    if entry is None:
+        session.add(CalendarYear(year=year, source=source, updated_at=clock.now()))
+    else:
+        entry.source, entry.updated_at = source, clock.now()
+    session.flush()

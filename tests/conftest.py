@@ -164,3 +164,18 @@ def app(factory, settings):
     application.config.update(TESTING=True)
     yield application
     application.extensions["liaison"]["engine"].dispose()
+
+
+@pytest.fixture
+def browser(app, people):
+    """`browser("drafter")` → a Browser signed in as that user; `browser()` → anonymous."""
+    from tests.web_client import Browser, text  # imports PASSWORD from this module
+
+    def open_browser(username: str | None = None) -> Browser:
+        opened = Browser(app.test_client())
+        if username is not None:
+            response = opened.login(username)
+            assert response.status_code == 302, text(response)
+        return opened
+
+    return open_browser

@@ -8,16 +8,15 @@ from __future__ import annotations
 
 import html
 import re
-from dataclasses import dataclass, field
 
 import pytest
-from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
 from engine.db import unit_of_work
 from engine.models import Item, Task
 from tests.conftest import PASSWORD
 from tests.helpers import STEP_DATA
+from tests.web_client import Browser, text
 
 FORM_STEPS = {  # the HTML form values for each step (booleans as the radio values)
     "register": STEP_DATA["register"],
@@ -39,12 +38,6 @@ NEW_ITEM_FORM = {
 # --- helpers -----------------------------------------------------------------------------
 
 
-def csrf_token(page: str) -> str:
-    match = re.search(r'<meta name="csrf-token" content="([^"]+)"', page)
-    assert match, "page has no csrf-token meta tag"
-    return match.group(1)
-
-
 def field_errors(page: str) -> dict[str, str]:
     """`data-field-error` elements of a page: field name → message."""
     found = re.findall(r'data-field-error="([^"]+)"[^>]*>([^<]*)<', page)
@@ -59,54 +52,6 @@ def html_lang(page: str) -> str:
     match = re.search(r'<html lang="([^"]+)"', page)
     assert match
     return match.group(1)
-
-
-def text(response) -> str:
-    return response.get_data(as_text=True)
-
-
-@dataclass
-class Browser:
-    """One user's browser: a test client with its own cookie jar."""
-
-    client: FlaskClient
-    username: str | None = None
-    last: str = field(default="", repr=False)
-
-    def get(self, url: str, status: int = 200) -> str:
-        response = self.client.get(url)
-        assert response.status_code == status, (url, response.status_code, text(response)[:300])
-        self.last = text(response)
-        return self.last
-
-    def csrf(self) -> str:
-        return csrf_token(self.get("/login" if self.username is None else "/inbox"))
-
-    def submit(self, url: str, data: dict[str, str], *, csrf: bool = True):
-        """POST a form the way the page would (with the session's CSRF token)."""
-        if csrf:
-            data = {**data, "csrf_token": self.csrf()}
-        return self.client.post(url, data=data)
-
-    def login(self, username: str, password: str = PASSWORD):
-        response = self.submit("/login", {"username": username, "password": password})
-        if response.status_code == 302:
-            self.username = username
-        return response
-
-
-@pytest.fixture
-def browser(app, people):
-    """`browser("drafter")` → a Browser signed in as that user; `browser()` → anonymous."""
-
-    def open_browser(username: str | None = None) -> Browser:
-        opened = Browser(app.test_client())
-        if username is not None:
-            response = opened.login(username)
-            assert response.status_code == 302, text(response)
-        return opened
-
-    return open_browser
 
 
 def register_via_form(browser: Browser, factory, **overrides: str) -> tuple[int, int]:

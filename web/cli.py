@@ -250,3 +250,7 @@ def workflows_export(directory: Path) -> None:
     with _session() as session:
         for path in process_models.export(session, _court(session).id, directory):
             click.echo(str(path))
+
+
+if __name__ == "__main__":
+    main()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from datetime import date
 
 from flask import Response, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
@@ -12,7 +13,15 @@ from engine import clock
 from engine.errors import Forbidden, InvalidData
 from engine.services import deadline_settings
 from engine.services.deadline_settings import KindRule
-from engine.workcalendar import WorkCalendar, export_csv, import_csv
+from engine.workcalendar import (
+    WorkCalendar,
+    days_of_year,
+    export_csv,
+    import_csv,
+    mark_year_entered,
+    remove_day,
+    set_day,
+)
 from web.db import actor, work
 from web.ui import ui
 
@@ -32,11 +41,52 @@ def calendar_page():
         return _render_calendar(session, errors=None), 200
 
 
-def _render_calendar(session, errors):
+def _render_calendar(session, errors, day_errors=None):
     calendar = WorkCalendar.load(session)
     this_year = clock.local_now().year
     years = [(year, calendar.is_known_year(year)) for year in range(this_year - 2, this_year + 3)]
-    return render_template("admin_calendar.html", years=years, errors=errors, this_year=this_year)
+    shown = request.args.get("year", type=int) or this_year + 1
+    shown = min(max(shown, 1900), 2200)
+    return render_template(
+        "admin_calendar.html",
+        years=years,
+        errors=errors,
+        day_errors=day_errors or {},
+        this_year=this_year,
+        shown_year=shown,
+        shown_known=calendar.is_known_year(shown),
+        days=days_of_year(session, shown),
+    )
+
+
+@ui.post("/admin/calendar/days")
+@login_required
+def calendar_day():
+    """Enter, change or remove one day; or mark a year entered."""
+    action = request.form.get("action", "set")
+    day_errors: dict[str, str] = {}
+    try:
+        with work() as session:
+            _require_admin(session)
+            if action == "mark":
+                year = int(request.form.get("year", ""))
+                mark_year_entered(session, year)
+                flash(_("已将 %(year)s 年标记为已录入", year=year), "success")
+                return redirect(url_for("ui.calendar_page", year=year))
+            day = date.fromisoformat(request.form.get("day", ""))
+            if action == "remove":
+                remove_day(session, day)
+            else:
+                set_day(session, day, request.form.get("type", ""), request.form.get("name"))
+            flash(_("已保存"), "success")
+            return redirect(url_for("ui.calendar_page", year=day.year))
+    except ValueError:
+        day_errors = {"day": _("请输入日期，如 2027-02-11")}
+    except InvalidData as exc:
+        day_errors = exc.fields or {"day": exc.message}
+    with work() as session:
+        _require_admin(session)
+        return _render_calendar(session, None, day_errors), 422
 
 
 @ui.post("/admin/calendar")
