@@ -29,7 +29,9 @@ INBOX_TARGET_MS = 20.0
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.run", description=" ".join(__doc__.split("\n\n")[0].split())
+    )
     parser.add_argument("--n", type=int, default=200, help="suggestions per scenario")
     parser.add_argument("--inbox-items", type=int, default=100_000, help="0 skips part (d)")
     parser.add_argument("--inbox-reps", type=int, default=200, help="inbox calls per user/scope")
@@ -91,8 +93,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"completion   {svc.summary.line()}")
         print(f"  CPU time   {svc.cpu_summary.line()}")
         for bpmn_id, samples in svc.by_step.items():
-            print(f"  {bpmn_id:<14} {Summary.of_seconds(samples).line()}")
-        print(f"register     {Summary.of_seconds(svc.registrations).line()}")
+            print(f"  {'step ' + bpmn_id:<19} {Summary.of_seconds(samples).line()}")
+        print(f"items.register (not a completion) {Summary.of_seconds(svc.registrations).line()}")
         extra = max(10, args.n // 4)
         split = service.breakdown(engine, factory, extra)
         print(
@@ -121,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
                 per = api.server_cpu_seconds * 1000 / max(1, api.measured_requests)
                 print(
                     f"server CPU   {per:.2f} ms per request (mean over {api.measured_requests} "
-                    "measured requests, from /proc; excludes the database server)"
+                    "measured requests, from /proc; PostgreSQL's own CPU not included)"
                 )
             where = (
                 f"PostgreSQL database {http_database_url.rsplit('/', 1)[-1]}"
@@ -182,7 +184,7 @@ def _print_inbox(box: inbox.InboxResult, postgres: bool) -> None:
         f"loaded       {load.items:,} items, {load.instances:,} process instances, "
         f"{load.task_rows:,} task rows ({load.open_tasks:,} open), {load.departments} "
         f"departments, {load.users} users in {load.seconds:.1f} s"
-        + ("; ANALYZE run" if load.analyzed else "; no ANALYZE (the app never runs it)")
+        + ("; ANALYZE run" if load.analyzed else "; no ANALYZE")
     )
     target = " (the 20 ms target is set for SQLite)" if postgres else ""
     print(f"timed        one unit_of_work around inbox(), page 1 of 20 rows{target}")

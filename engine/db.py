@@ -12,6 +12,8 @@ from contextlib import contextmanager
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
+READ_ONLY_OPTION = "liaison_read_only"
+
 
 def make_engine(url: str, **kwargs) -> Engine:
     """Create an engine; SQLite gets WAL, foreign keys and a busy timeout.
@@ -35,9 +37,11 @@ def make_engine(url: str, **kwargs) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn) -> None:
-            # Take the write lock up front: a read-then-write transaction that upgrades
-            # later can fail with SQLITE_BUSY instead of waiting its turn.
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # Writers take the write lock up front: a read-then-write transaction that
+            # upgrades later can fail with SQLITE_BUSY instead of waiting its turn.
+            # Read-only units of work (page views) use a plain BEGIN and never queue.
+            read_only = conn.get_execution_options().get(READ_ONLY_OPTION, False)
+            conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
         return engine
     return create_engine(url, pool_pre_ping=True, **kwargs)
@@ -48,9 +52,17 @@ def make_session_factory(engine: Engine) -> sessionmaker[Session]:
 
 
 @contextmanager
-def unit_of_work(factory: sessionmaker[Session]) -> Iterator[Session]:
-    """One transaction: commit on success, roll back on any exception."""
-    session = factory()
+def unit_of_work(factory: sessionmaker[Session], *, read_only: bool = False) -> Iterator[Session]:
+    """One transaction: commit on success, roll back on any exception.
+
+    `read_only` promises no writes; on SQLite it lets the transaction run beside a
+    writer instead of waiting for the write lock.
+    """
+    if read_only:
+        bind = factory.kw["bind"].execution_options(**{READ_ONLY_OPTION: True})
+        session = factory(bind=bind)
+    else:
+        session = factory()
     try:
         yield session
         session.commit()
@@ -59,3 +71,15 @@ def unit_of_work(factory: sessionmaker[Session]) -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+def refresh_statistics(engine: Engine) -> None:
+    """Refresh the query planner's statistics (SQLite has none until ANALYZE runs).
+
+    PostgreSQL's autovacuum keeps its own; SQLite needs this after large imports for
+    the inbox and sweep queries to pick their indexes.
+    """
+    if engine.dialect.name == "sqlite":
+        with engine.connect() as connection:
+            connection.exec_driver_sql("ANALYZE")
+            connection.commit()

@@ -9,7 +9,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import sessionmaker
 
 from engine.config import PROJECT_ROOT
-from engine.db import unit_of_work
+from engine.db import refresh_statistics, unit_of_work
 from engine.services.accounts import get_or_create_court
 from engine.services.process_models import load_shipped
 from engine.workcalendar import seed_from_chinesecalendar
@@ -32,4 +32,6 @@ def upgrade(engine: Engine, court_name: str) -> list[str]:
     with unit_of_work(factory) as session:
         seed_from_chinesecalendar(session)
         court = get_or_create_court(session, court_name)
-        return load_shipped(session, court)
+        loaded = load_shipped(session, court)
+    refresh_statistics(engine)
+    return loaded

@@ -121,7 +121,7 @@ class ProcessModel(Base):
     court_id: Mapped[int] = mapped_column(ForeignKey("courts.id"))
     key: Mapped[str] = mapped_column(String(100))
     version: Mapped[int] = mapped_column(Integer)
-    bpmn_xml: Mapped[str] = mapped_column(Text)
+    bpmn_xml: Mapped[str] = mapped_column(Text, deferred=True)  # read only on a cache miss
     forms: Mapped[dict[str, Any]] = mapped_column(default=dict)
     deployed: Mapped[bool] = mapped_column(Boolean, default=False)  # current for new items
     deployed_at: Mapped[datetime | None]  # None: a draft never deployed
@@ -170,7 +170,7 @@ class Item(Base):
     created_at: Mapped[datetime] = mapped_column(default=clock.now)
     filed_at: Mapped[datetime | None]
     department: Mapped[Department | None] = relationship(lazy="joined")
-    deputies: Mapped[list[Deputy]] = relationship(secondary="item_deputies", lazy="selectin")
+    deputies: Mapped[list[Deputy]] = relationship(secondary="item_deputies")
 
 
 class ProcessInstance(Base):
@@ -193,7 +193,16 @@ class Task(Base):
 
     __tablename__ = "tasks"
     __table_args__ = (
-        Index("ix_tasks_candidates", "court_id", "status", "role", "department_id", "created_at"),
+        Index(
+            "ix_tasks_candidates",
+            "court_id",
+            "status",
+            "role",
+            "department_id",
+            "assignee_id",
+            "created_at",
+        ),
+        Index("ix_tasks_court_open", "court_id", "status", "created_at"),
         Index("ix_tasks_assignee", "assignee_id", "status", "created_at"),
         Index("ix_tasks_item", "item_id", "status"),
         Index("ix_tasks_due", "status", "due_at"),

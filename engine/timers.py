@@ -46,7 +46,7 @@ def _fire(session: Session, timer: Timer) -> None:
     item = session.get(Item, instance.item_id)
     workflow = runtime.load(specs_of(instance.process_model), instance.state)
     runtime.fire_timers(workflow, calendar(session))
-    instance.state = runtime.dump(workflow)
+    projection.save_state(instance, workflow)
     session.flush()  # version check: a concurrent completion makes this a clean retry later
     projection.sync(session, item, instance, workflow)
     audit.record(session, item, None, "timer_fired", comment="定时事件触发 / timer fired")

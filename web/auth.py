@@ -46,7 +46,7 @@ def init_app(app: Flask) -> None:
     def load_user(user_id: str) -> SignedInUser | None:
         if not user_id.isdigit():
             return None
-        with unit_of_work(sessions) as session:
+        with unit_of_work(sessions, read_only=True) as session:
             user = accounts.get_user(session, int(user_id))
             if user is None or not user.active:
                 return None
@@ -58,6 +58,6 @@ def init_app(app: Flask) -> None:
         token = bearer_token()
         if token is None:
             return None
-        with unit_of_work(sessions) as session:
+        with unit_of_work(sessions, read_only=True) as session:
             user = accounts.user_for_token(session, token)
             return signed_in(user, via_token=True) if user else None

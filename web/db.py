@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from flask import current_app
+from flask import current_app, request
 from flask_login import current_user
 from sqlalchemy.orm import Session
 
@@ -16,7 +16,9 @@ from engine.models import User
 
 @contextmanager
 def work() -> Iterator[Session]:
-    with unit_of_work(current_app.extensions["liaison"]["sessions"]) as session:
+    """GET and HEAD requests never write, so their unit of work is read-only."""
+    read_only = request.method in ("GET", "HEAD")
+    with unit_of_work(current_app.extensions["liaison"]["sessions"], read_only=read_only) as session:
         yield session
 
 

@@ -72,9 +72,8 @@ def register(session: Session, actor: User, new: NewItem) -> Item:
         {"item_id": item.id, "item_number": item.number, "kind": item.kind, "title": item.title},
         calendar(session),
     )
-    instance = ProcessInstance(
-        item_id=item.id, process_model_id=model.id, state=runtime.dump(workflow)
-    )
+    instance = ProcessInstance(item_id=item.id, process_model_id=model.id)
+    projection.save_state(instance, workflow)
     session.add(instance)
     session.flush()
     projection.sync(session, item, instance, workflow)

@@ -1,4 +1,11 @@
-"""Process-model versions: the shipped diagrams are version 1; deploys add versions."""
+"""Process-model versions: the shipped diagrams are version 1; deploys add versions.
+
+A version is immutable once saved. It is a *draft* until deployed (`deployed_at` is
+None), *deployed* while it is the one current version of its key (`deployed`), and
+*retired* once another version of the key has been deployed after it. Saving and
+deploying lock the court row first, so concurrent saves never pick the same version
+number and concurrent deploys never leave two current versions of one key.
+"""
 
 from __future__ import annotations
 
@@ -12,8 +19,10 @@ from engine import clock
 from engine.config import WORKFLOWS_DIR
 from engine.errors import InvalidData, NotFound
 from engine.models import Court, ProcessModel, User
-from engine.workflow.lint import lint_bpmn
+from engine.workflow.lint import check_bpmn
 from engine.workflow.specs import ProcessSpecs, build_specs, specs_for_model
+
+STATUSES = ("draft", "deployed", "retired")
 
 
 def shipped_forms(directory: Path = WORKFLOWS_DIR) -> dict[str, dict]:
@@ -33,37 +42,101 @@ def deploy(
     note: str | None = None,
 ) -> ProcessModel:
     """Validate, store as the next version of its process key, and make it current."""
-    problems = lint_bpmn(bpmn_xml, forms)
-    if problems:
-        raise InvalidData(
-            "the diagram cannot be deployed: " + "; ".join(str(p) for p in problems),
-            {p.element_id or "bpmn": p.message for p in problems},
-        )
-    key = build_specs(bpmn_xml).key
+    report = check_bpmn(bpmn_xml, forms)
+    if report.problems:
+        raise_undeployable(report.problems)
+    key = report.key or build_specs(bpmn_xml).key
+    model = save_version(session, court.id, key, bpmn_xml, forms, actor=actor, note=note)
+    return make_current(session, model)
+
+
+def raise_undeployable(problems) -> None:
+    """InvalidData naming each problem's element (`bpmn` for the file as a whole)."""
+    fields: dict[str, str] = {}
+    for problem in problems:
+        name = problem.element_id or "bpmn"
+        fields[name] = f"{fields[name]}; {problem.message}" if name in fields else problem.message
+    raise InvalidData(
+        "流程图不能部署 / the diagram cannot be deployed: "
+        + "; ".join(str(p) for p in problems[:20])
+        + (f"; … ({len(problems)} problems)" if len(problems) > 20 else ""),
+        fields,
+    )
+
+
+def _lock_court(session: Session, court_id: int) -> None:
+    """Serialize version numbering and deploys within a court (a no-op lock on SQLite,
+    whose BEGIN IMMEDIATE already serializes writers)."""
+    session.execute(select(Court.id).where(Court.id == court_id).with_for_update())
+
+
+def latest_version(session: Session, court_id: int, key: str) -> ProcessModel | None:
+    return session.scalar(
+        select(ProcessModel)
+        .where(ProcessModel.court_id == court_id, ProcessModel.key == key)
+        .order_by(ProcessModel.version.desc())
+        .limit(1)
+    )
+
+
+def save_version(
+    session: Session,
+    court_id: int,
+    key: str,
+    bpmn_xml: str,
+    forms: dict[str, dict],
+    *,
+    actor: User | None = None,
+    note: str | None = None,
+) -> ProcessModel:
+    """Store a draft: the next version number of `key`, not deployed. No validation here."""
+    _lock_court(session, court_id)
     latest = session.scalar(
         select(func.max(ProcessModel.version)).where(
-            ProcessModel.court_id == court.id, ProcessModel.key == key
+            ProcessModel.court_id == court_id, ProcessModel.key == key
         )
     )
-    session.execute(
-        update(ProcessModel)
-        .where(ProcessModel.court_id == court.id, ProcessModel.key == key)
-        .values(deployed=False)
-    )
     model = ProcessModel(
-        court_id=court.id,
+        court_id=court_id,
         key=key,
         version=(latest or 0) + 1,
         bpmn_xml=bpmn_xml,
         forms=forms,
-        deployed=True,
-        deployed_at=clock.now(),
+        deployed=False,
+        deployed_at=None,
         note=note,
         created_by_id=actor.id if actor else None,
+        created_at=clock.now(),
     )
     session.add(model)
     session.flush()
     return model
+
+
+def make_current(session: Session, model: ProcessModel) -> ProcessModel:
+    """Make `model` the one deployed version of its key (for new items). No validation here."""
+    _lock_court(session, model.court_id)
+    session.execute(
+        update(ProcessModel)
+        .where(
+            ProcessModel.court_id == model.court_id,
+            ProcessModel.key == model.key,
+            ProcessModel.id != model.id,
+        )
+        .values(deployed=False)
+        .execution_options(synchronize_session="fetch")
+    )
+    model.deployed = True
+    model.deployed_at = clock.now()
+    session.flush()
+    return model
+
+
+def status_of(model: ProcessModel) -> str:
+    """`draft` (never deployed), `deployed` (current for new items) or `retired`."""
+    if model.deployed:
+        return "deployed"
+    return "draft" if model.deployed_at is None else "retired"
 
 
 def load_shipped(session: Session, court: Court, directory: Path = WORKFLOWS_DIR) -> list[str]:
@@ -95,7 +168,7 @@ def current_model(
 
 
 def specs_of(model: ProcessModel) -> ProcessSpecs:
-    return specs_for_model(model.id, model.bpmn_xml)
+    return specs_for_model(model.id, lambda: model.bpmn_xml)
 
 
 def export(session: Session, court_id: int, directory: Path) -> list[Path]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, lazyload
 
 from engine import clock
 from engine.models import Item, ProcessInstance, Task, Timer
@@ -16,12 +16,24 @@ from engine.workflow import runtime
 from engine.workflow.specs import describe_user_task
 
 
+def save_state(instance: ProcessInstance, workflow: BpmnWorkflow) -> None:
+    """Put the workflow's state on its instance row (flushed with one version-checked UPDATE)."""
+    instance.state = runtime.dump(workflow)
+    instance.completed = workflow.completed
+    instance.updated_at = clock.now()
+
+
 def sync(session: Session, item: Item, instance: ProcessInstance, workflow: BpmnWorkflow) -> None:
-    """Open tasks for newly ready user tasks, cancel vanished ones, update the item row."""
+    """Open tasks for newly ready user tasks, cancel vanished ones, update the item row.
+
+    Call after `save_state`; the instance row itself is not touched here.
+    """
     now = clock.now()
     ready = {str(t.id): t for t in runtime.ready_user_tasks(workflow)}
     open_rows = session.scalars(
-        select(Task).where(Task.instance_id == instance.id, Task.status == "open")
+        select(Task)
+        .where(Task.instance_id == instance.id, Task.status == "open")
+        .options(lazyload("*"))
     ).all()
     for row in open_rows:
         if row.task_guid not in ready:
@@ -53,12 +65,10 @@ def sync(session: Session, item: Item, instance: ProcessInstance, workflow: Bpmn
             department_id=department_id,
             created_at=now,
         )
+        schedule_task(session, task, info.properties)  # before add: one INSERT, no UPDATE
         session.add(task)
-        schedule_task(session, task, info.properties)
     _sync_timers(session, instance, workflow)
     item.current_step = ",".join(describe_user_task(t.task_spec).bpmn_id for t in ready.values())
-    instance.completed = workflow.completed
-    instance.updated_at = now
     if workflow.completed and item.status != "filed":
         item.status = "filed"
         item.filed_at = now

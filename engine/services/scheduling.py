@@ -29,6 +29,8 @@ def calendar(session: Session) -> WorkCalendar:
     the holiday table each time.
     """
     global _cached
+    if (per_session := session.info.get("work_calendar")) is not None:
+        return per_session  # one check per unit of work is enough
     stamp = tuple(
         session.execute(
             select(
@@ -39,12 +41,13 @@ def calendar(session: Session) -> WorkCalendar:
         ).one()
     )
     with _cache_lock:
-        if _cached is not None and _cached[0] == stamp:
-            return _cached[1]
-    loaded = WorkCalendar.load(session)
-    with _cache_lock:
-        _cached = (stamp, loaded)
-    return loaded
+        cached = _cached[1] if _cached is not None and _cached[0] == stamp else None
+    if cached is None:
+        cached = WorkCalendar.load(session)
+        with _cache_lock:
+            _cached = (stamp, cached)
+    session.info["work_calendar"] = cached
+    return cached
 
 
 def _apply(row: Task | Item, schedule: Schedule | None) -> None:

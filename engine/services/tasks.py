@@ -89,9 +89,11 @@ def get(session: Session, actor: User, task_id: int) -> Task:
     return task
 
 
-def form_schema(session: Session, task: Task) -> dict[str, Any]:
+def form_schema(
+    session: Session, task: Task, instance: ProcessInstance | None = None
+) -> dict[str, Any]:
     """The task's JSON Schema with option lists (departments) filled in."""
-    instance = session.get(ProcessInstance, task.instance_id)
+    instance = instance or session.get(ProcessInstance, task.instance_id)
     schema = instance.process_model.forms.get(task.form or "", {"type": "object"})
     return resolve_schema(schema, {"departments": department_names(session, task.court_id)})
 
@@ -185,8 +187,8 @@ def complete(session: Session, actor: User, task_id: int, data: Any) -> Item:
         raise Conflict(f"任务已被他人签收 / task {task.id} is claimed by someone else")
     if not can_claim(actor, task):
         raise Forbidden("此任务属于其他角色或部门 / this task is for another role or department")
-    cleaned = validate(form_schema(session, task), data)
     instance = session.get(ProcessInstance, task.instance_id)
+    cleaned = validate(form_schema(session, task, instance), data)
     workflow = runtime.load(specs_of(instance.process_model), instance.state)
     spiff_task = runtime.find_ready_task(workflow, task.task_guid)
     if spiff_task is None:
@@ -211,7 +213,7 @@ def complete(session: Session, actor: User, task_id: int, data: Any) -> Item:
     ).rowcount
     if not finished:
         raise Conflict(f"任务已由他人办结 / task {task.id} was completed by someone else")
-    instance.state = runtime.dump(workflow)
+    projection.save_state(instance, workflow)
     try:
         session.flush()
     except StaleDataError as exc:

@@ -8,6 +8,7 @@ across processes.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
@@ -59,12 +60,16 @@ _cache: dict[int, ProcessSpecs] = {}
 _cache_lock = threading.Lock()
 
 
-def specs_for_model(model_id: int, bpmn_xml: str) -> ProcessSpecs:
-    """Cached `build_specs` for an (immutable) process-model version."""
+def specs_for_model(model_id: int, load_xml: Callable[[], str]) -> ProcessSpecs:
+    """Cached `build_specs` for an (immutable) process-model version.
+
+    `load_xml` is only called on a cache miss, so the (deferred) XML column is not read
+    on every task completion.
+    """
     with _cache_lock:
         cached = _cache.get(model_id)
     if cached is None:
-        cached = build_specs(bpmn_xml, f"model-{model_id}")
+        cached = build_specs(load_xml(), f"model-{model_id}")
         with _cache_lock:
             _cache[model_id] = cached
     return cached
