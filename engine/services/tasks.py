@@ -52,7 +52,7 @@ def inbox(session: Session, actor: User, query: TaskQuery) -> tuple[list[Task], 
     elif query.scope == "candidate":
         condition = candidate_tasks(actor) & Task.assignee_id.is_(None)
     else:
-        condition = visible_tasks(actor) & (Task.status == "open")
+        condition = visible_tasks(actor, open_items_only=True) & (Task.status == "open")
     total = session.scalar(select(func.count()).select_from(Task).where(condition)) or 0
     rows = session.scalars(
         select(Task)

@@ -33,12 +33,13 @@ def candidate_tasks(user: User) -> ColumnElement[bool]:
     )
 
 
-def visible_tasks(user: User) -> ColumnElement[bool]:
+def visible_tasks(user: User, *, open_items_only: bool = False) -> ColumnElement[bool]:
     """Tasks on items the user may see.
 
     That covers every task offered or assigned to them too: department-scoped tasks are
     opened for the item's handling department. Each role gets one indexable condition
-    rather than an OR, so the `all` inbox stays an index range scan.
+    rather than an OR, so the `all` inbox stays an index range scan. `open_items_only`
+    narrows a department's items to open ones for the open-task inbox.
     """
     if user.role in COURT_WIDE_ROLES:
         return Task.court_id == user.court_id
@@ -46,5 +47,7 @@ def visible_tasks(user: User) -> ColumnElement[bool]:
         department_items = select(Item.id).where(
             Item.court_id == user.court_id, Item.department_id == user.department_id
         )
+        if open_items_only:  # open tasks live on open items: skip the department's archive
+            department_items = department_items.where(Item.status == "open")
         return Task.item_id.in_(department_items)
     return false()
