@@ -102,6 +102,7 @@ def _send(target: SmtpTarget, mail_id: int, to_address: str, subject: str, body:
     message["Subject"] = subject
     message["Message-ID"] = make_msgid(idstring=f"outbox-{mail_id}")
     message.set_content(body)
+    accepted = False
     try:
         with smtplib.SMTP(target.host, target.port, timeout=20) as smtp:
             smtp.ehlo()
@@ -111,6 +112,9 @@ def _send(target: SmtpTarget, mail_id: int, to_address: str, subject: str, body:
             if target.username:
                 smtp.login(target.username, target.password or "")
             smtp.send_message(message)
+            accepted = True
     except (OSError, smtplib.SMTPException) as exc:
+        if accepted:  # only the goodbye (QUIT) failed: the server has the message
+            return None
         return f"{type(exc).__name__}: {exc}"
     return None

@@ -71,7 +71,6 @@ def _add_job(scheduler, factory, smtp_url) -> None:
         id="sweep",
         max_instances=1,
         coalesce=True,
-        next_run_time=None,
     )
 
 

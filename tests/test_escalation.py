@@ -7,17 +7,19 @@ Day holidays. Time moves only through `engine.clock.travel_to`; the sweep is the
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED
 from sqlalchemy import func, select, update
 
 from engine import clock
 from engine.db import unit_of_work
 from engine.models import Alert, AuditEvent, Escalation, Item, KindSetting, Task, User
-from engine.scheduler import run_sweep
+from engine.scheduler import SWEEP_SECONDS, run_sweep, start_background_scheduler
 from engine.services import accounts, items, tasks
 from engine.workcalendar import WorkCalendar
 from tests.helpers import complete, open_task, register
@@ -278,7 +280,9 @@ def test_completing_the_step_stops_its_escalation(factory, people):
     assert sweep(factory).escalation.levels[1] == 1
     complete(factory, people["drafter"], item_id, "draft")
     with unit_of_work(factory) as session:
-        assert session.get(Task, draft_id).status == "completed"
+        draft = session.get(Task, draft_id)
+        # Cleared in the completing transaction, not left for the next sweep to find.
+        assert (draft.status, draft.next_escalation_at) == ("completed", None)
     clock.travel_to(at(date(2026, 11, 30), 10))  # far past the draft's due and supervise days
     sweep(factory)
     assert [e.level for e in escalations(factory, task_id=draft_id)] == [1]
@@ -289,18 +293,6 @@ def test_completing_the_step_stops_its_escalation(factory, people):
         approve = session.scalar(select(Task).where(Task.item_id == item_id, Task.status == "open"))
         assert approve.bpmn_id == "leader_approve"
     assert [e.level for e in escalations(factory, task_id=approve.id)] == [1, 2, 3]
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine/services/tasks.py complete() marks the row completed without clearing "
-    "next_escalation_at; the next sweep clears it (see the test above)",
-)
-def test_completion_clears_next_escalation_at_in_the_same_transaction(factory, people):
-    item_id, draft_id = assigned_letter(factory, people, claim=True)
-    complete(factory, people["drafter"], item_id, "draft")
-    with unit_of_work(factory) as session:
-        assert session.get(Task, draft_id).next_escalation_at is None
 
 
 def test_deadline_in_a_year_without_calendar_data_is_flagged_estimated(factory, people, app):
@@ -417,3 +409,22 @@ def test_supervise_after_zero_goes_to_the_leader_when_overdue_not_before(factory
     assert sweep(factory).escalation.levels == {1: 0, 2: 1, 3: 1}
     assert item_levels() == [1, 2, 3]
     assert alert_users(factory, level=2, task_id=None, item_id=item_id) == ["head"]
+
+
+def test_the_background_scheduler_job_is_active_and_sweeps(factory, people):
+    """`liaison serve` / `liaison scheduler` add the sweep job; it must not start paused."""
+    item_id, draft_id = assigned_letter(factory, people)
+    clock.travel_to(at(date(2026, 11, 23), 10))
+    executed = threading.Event()
+    scheduler = start_background_scheduler(factory, None)
+    scheduler.add_listener(lambda event: executed.set(), EVENT_JOB_EXECUTED | EVENT_JOB_ERROR)
+    try:
+        job = scheduler.get_job("sweep")
+        assert job.next_run_time is not None  # None would mean a paused job: no sweeps, ever
+        assert job.trigger.interval == timedelta(seconds=SWEEP_SECONDS) == timedelta(minutes=1)
+        # Run it now on the scheduler's own thread rather than waiting for the minute.
+        job.modify(next_run_time=datetime.now(job.next_run_time.tzinfo))
+        assert executed.wait(timeout=60)
+    finally:
+        scheduler.shutdown()
+    assert [e.level for e in escalations(factory, task_id=draft_id)] == [1, 2, 3]

@@ -268,3 +268,31 @@ def test_no_smtp_url_means_no_outbox(factory, people):
     report = run_sweep(factory, None)
     assert report.escalation.alerts == 4 and report.mail_sent == 0
     assert outbox(factory) == []
+
+
+class GrumpyGoodbye(Collector):
+    """Accepts every message, then answers QUIT with an error."""
+
+    async def handle_QUIT(self, server, session, envelope) -> str:  # noqa: N802 - aiosmtpd API
+        return "451 4.3.0 goodbye failed"
+
+
+def test_a_message_accepted_before_a_failed_quit_is_not_sent_again(factory, people):
+    server = MailServer(free_port())
+    server.collector = GrumpyGoodbye()
+    server.start()
+    try:
+        give_emails(factory, {"drafter": EMAILS["drafter"]})
+        assigned_suggestion(factory, people)
+        with unit_of_work(factory) as session:
+            session.execute(update(User).where(User.username == "drafter_b").values(active=False))
+        clock.travel_to(at(REMIND_DAY, 9, 0, 1))
+        report = run_sweep(factory, server.url)
+        assert (report.mail_sent, report.mail_failed) == (1, 0)
+        clock.advance(timedelta(hours=1))  # well past any retry backoff
+        assert run_sweep(factory, server.url).mail_sent == 0
+        assert len(server.messages) == 1
+        (row,) = outbox(factory)
+        assert row.sent_at is not None and row.attempts == 1
+    finally:
+        server.stop()

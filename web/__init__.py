@@ -26,6 +26,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         JSON_AS_ASCII=False,
     )
     app.json.ensure_ascii = False
+    app.json.sort_keys = False  # form schemas keep their field order
     engine = make_engine(settings.database_url)
     app.extensions["liaison"] = {
         "settings": settings,

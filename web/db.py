@@ -18,7 +18,9 @@ from engine.models import User
 def work() -> Iterator[Session]:
     """GET and HEAD requests never write, so their unit of work is read-only."""
     read_only = request.method in ("GET", "HEAD")
-    with unit_of_work(current_app.extensions["liaison"]["sessions"], read_only=read_only) as session:
+    with unit_of_work(
+        current_app.extensions["liaison"]["sessions"], read_only=read_only
+    ) as session:
         yield session
 
 

@@ -8,7 +8,6 @@ Create Date: 2026-11-28 04:25:40.149787
 import sqlalchemy as sa
 from alembic import op
 
-
 revision = "0004"
 down_revision = "0003"
 branch_labels = None

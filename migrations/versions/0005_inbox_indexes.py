@@ -5,9 +5,7 @@ Revises: 0004
 Create Date: 2026-11-28 04:39:51.347983
 """
 
-import sqlalchemy as sa
 from alembic import op
-
 
 revision = "0005"
 down_revision = "0004"

@@ -273,3 +273,6 @@ def read_alert(alert_id: int):
 def read_all_alerts():
     with work() as session:
         return jsonify({"marked": alerts.mark_read(session, actor(session))})
+
+
+from web.api import designer as _designer  # noqa: E402, F401 - registers /designer routes

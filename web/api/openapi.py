@@ -181,7 +181,7 @@ def openapi_document() -> dict[str, Any]:
         413: "request too large",
         422: "invalid data; `fields` names each bad field",
     }
-    return {
+    document: dict[str, Any] = {
         "openapi": "3.1.0",
         "info": {"title": "Liaison Desk (联络通) API", "version": "1"},
         "servers": [{"url": "/api/v1"}],
@@ -341,6 +341,343 @@ def openapi_document() -> dict[str, Any]:
             },
             "responses": {
                 f"E{status}": _json(_ref("Error"), text) for status, text in meanings.items()
+            },
+        },
+    }
+    document["paths"].update(_designer_paths())
+    document["components"]["schemas"].update(_designer_schemas())
+    return document
+
+
+# --- workflow designers (/designer) ---------------------------------------------------------
+
+_VERSION_ID = {"name": "version_id", "in": "path", "required": True, "schema": {"type": "integer"}}
+_KEY = {"name": "key", "in": "path", "required": True, "schema": {"type": "string"}}
+_DESIGNER = "Roles designer and admin only (others 403); another court's versions are 404."
+
+
+def _body(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"required": True, "content": {"application/json": {"schema": schema}}}
+
+
+def _designer_schemas() -> dict[str, Any]:
+    problem = {
+        "type": "object",
+        "required": ["element_id", "message"],
+        "properties": {
+            "element_id": {
+                "type": ["string", "null"],
+                "description": "BPMN id of the element; null only for problems about the file",
+            },
+            "message": {"type": "string", "description": "plain Chinese / English sentence"},
+            "code": {"type": "string", "description": "stable kind, e.g. lane, form, message"},
+        },
+    }
+    version = {
+        "type": "object",
+        "required": ["id", "key", "version", "status"],
+        "properties": {
+            "id": {"type": "integer"},
+            "key": {"type": "string"},
+            "version": {"type": "integer"},
+            "status": {"type": "string", "enum": ["draft", "deployed", "retired"]},
+            "note": _STRING_OR_NULL,
+            "author": _STRING_OR_NULL,
+            "created_at": {"type": "string", "format": "date-time"},
+            "deployed_at": _TIME_OR_NULL,
+        },
+    }
+    checked = {
+        "type": "object",
+        "required": ["problems", "deployable"],
+        "properties": {
+            "problems": {"type": "array", "items": _ref("DesignerProblem")},
+            "deployable": {"type": "boolean"},
+        },
+    }
+    element = {
+        "type": "object",
+        "properties": {
+            "id": {"type": "string"},
+            "name": _STRING_OR_NULL,
+            "type": {"type": "string", "examples": ["bpmn:UserTask"]},
+            "changes": {"type": "array", "items": {"type": "string"}},
+            "details": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {"field": {"type": "string"}, "before": {}, "after": {}},
+                },
+            },
+        },
+    }
+    names = {"type": "array", "items": {"type": "string"}}
+    step = {
+        "type": "object",
+        "properties": {
+            "task": _STRING_OR_NULL,
+            "title": _STRING_OR_NULL,
+            "role": _STRING_OR_NULL,
+            "form": _STRING_OR_NULL,
+            "ok": {"type": "boolean"},
+            "error": _STRING_OR_NULL,
+            "fields": {"type": "object", "additionalProperties": {"type": "string"}},
+        },
+    }
+    return {
+        "DesignerProblem": problem,
+        "DesignerVersion": version,
+        "DesignerCheckedVersion": {"allOf": [_ref("DesignerVersion"), checked]},
+        "DesignerVersionDetail": {
+            "allOf": [
+                _ref("DesignerCheckedVersion"),
+                {
+                    "type": "object",
+                    "properties": {
+                        "bpmn_xml": {"type": "string"},
+                        "forms": {"type": "object", "additionalProperties": {"type": "object"}},
+                    },
+                },
+            ]
+        },
+        "DesignerReport": checked,
+        "DesignerProcess": {
+            "type": "object",
+            "properties": {
+                "key": {"type": "string"},
+                "deployed_version": {"type": ["integer", "null"]},
+                "latest_version": {"type": "integer"},
+            },
+        },
+        "DesignerDiff": {
+            "type": "object",
+            "properties": {
+                "version": _ref("DesignerVersion"),
+                "against": _ref("DesignerVersion"),
+                "added": {"type": "array", "items": element},
+                "removed": {"type": "array", "items": element},
+                "changed": {"type": "array", "items": element},
+                "forms": {
+                    "type": "object",
+                    "properties": {"added": names, "removed": names, "changed": names},
+                },
+            },
+        },
+        "DesignerDryRun": {
+            "type": "object",
+            "properties": {
+                "path": {"type": "array", "items": step},
+                "waiting": {"type": "array", "items": step},
+                "timers": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "properties": {
+                            "task": _STRING_OR_NULL,
+                            "due_at": {"type": "string", "format": "date-time"},
+                        },
+                    },
+                },
+                "visited": names,
+                "ended": {"type": "boolean"},
+                "error": {"type": ["object", "null"]},
+            },
+        },
+        "DesignerMigrationCheck": {
+            "type": "object",
+            "properties": {
+                "item_id": {"type": "integer"},
+                "number": {"type": "string"},
+                "title": {"type": "string"},
+                "from_version": {"type": "integer"},
+                "current_steps": names,
+                "can_migrate": {"type": "boolean"},
+                "reason": _STRING_OR_NULL,
+            },
+        },
+    }
+
+
+def _designer_paths() -> dict[str, Any]:
+    upload = {
+        "type": "object",
+        "required": ["bpmn_xml"],
+        "properties": {
+            "bpmn_xml": {"type": "string", "description": "BPMN 2.0 XML, at most 2 MiB"},
+            "forms": {
+                "type": "object",
+                "description": "file name → JSON Schema (default: the previous version's)",
+                "additionalProperties": {"type": "object"},
+            },
+            "note": {"type": "string", "maxLength": 2000},
+        },
+    }
+    steps = {
+        "type": "object",
+        "properties": {
+            "steps": {
+                "type": "array",
+                "maxItems": 100,
+                "items": {
+                    "type": "object",
+                    "required": ["task"],
+                    "properties": {"task": {"type": "string"}, "data": {"type": "object"}},
+                },
+            }
+        },
+    }
+    migrate = {
+        "type": "object",
+        "required": ["to", "item_ids"],
+        "properties": {
+            "to": {"type": "integer"},
+            "item_ids": {
+                "type": "array",
+                "minItems": 1,
+                "maxItems": 500,
+                "items": {"type": "integer"},
+            },
+        },
+    }
+    results = {
+        "type": "object",
+        "properties": {
+            "results": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "item_id": {"type": "integer"},
+                        "migrated": {"type": "boolean"},
+                        "reason": _STRING_OR_NULL,
+                    },
+                },
+            }
+        },
+    }
+    version_id = [_VERSION_ID]
+    return {
+        "/designer/processes": {
+            "get": {
+                "summary": "Process keys with their deployed and latest version. " + _DESIGNER,
+                "responses": {
+                    "200": _json(_page("DesignerProcess"), "processes"),
+                    **_errors(401, 403),
+                },
+            }
+        },
+        "/designer/processes/{key}/versions": {
+            "get": {
+                "summary": "Versions of a process, newest first",
+                "parameters": [_KEY, *_PAGING],
+                "responses": {
+                    "200": _json(_page("DesignerVersion"), "versions"),
+                    **_errors(401, 403, 404),
+                },
+            },
+            "post": {
+                "summary": "Save a draft version (validated; stored if well-formed BPMN whose "
+                "process id is {key})",
+                "parameters": [_KEY],
+                "requestBody": _body(upload),
+                "responses": {
+                    "201": _json(_ref("DesignerCheckedVersion"), "the draft and its problems"),
+                    **_errors(400, 401, 403, 404, 413, 422),
+                },
+            },
+        },
+        "/designer/versions/{version_id}": {
+            "get": {
+                "summary": "A version with its BPMN, forms and problems",
+                "parameters": version_id,
+                "responses": {
+                    "200": _json(_ref("DesignerVersionDetail"), "the version"),
+                    **_errors(401, 403, 404),
+                },
+            }
+        },
+        "/designer/versions/{version_id}/bpmn": {
+            "get": {
+                "summary": "Download the version's BPMN file",
+                "parameters": version_id,
+                "responses": {
+                    "200": {
+                        "description": "BPMN XML (attachment)",
+                        "content": {"application/xml": {"schema": {"type": "string"}}},
+                    },
+                    **_errors(401, 403, 404),
+                },
+            }
+        },
+        "/designer/validate": {
+            "post": {
+                "summary": "Validate BPMN (and forms) without saving",
+                "requestBody": _body(upload),
+                "responses": {
+                    "200": _json(_ref("DesignerReport"), "problems"),
+                    **_errors(400, 401, 403, 413, 422),
+                },
+            }
+        },
+        "/designer/versions/{version_id}/deploy": {
+            "post": {
+                "summary": "Make the version current for new items; 422 names each element",
+                "parameters": version_id,
+                "responses": {
+                    "200": _json(_ref("DesignerVersion"), "the deployed version"),
+                    **_errors(401, 403, 404, 422),
+                },
+            }
+        },
+        "/designer/versions/{version_id}/diff": {
+            "get": {
+                "summary": "Elements and forms changed from version `against` to this one",
+                "parameters": [
+                    _VERSION_ID,
+                    {
+                        "name": "against",
+                        "in": "query",
+                        "required": True,
+                        "schema": {"type": "integer"},
+                    },
+                ],
+                "responses": {
+                    "200": _json(_ref("DesignerDiff"), "the difference"),
+                    **_errors(401, 403, 404, 422),
+                },
+            }
+        },
+        "/designer/versions/{version_id}/dry-run": {
+            "post": {
+                "summary": "Walk a sample item through the version in memory",
+                "parameters": version_id,
+                "requestBody": _body(steps),
+                "responses": {
+                    "200": _json(_ref("DesignerDryRun"), "the path taken"),
+                    **_errors(400, 401, 403, 404, 422),
+                },
+            }
+        },
+        "/designer/migrations": {
+            "get": {
+                "summary": "Running items on other versions of the target's process, each with "
+                "whether it can move to version `to` and why not",
+                "parameters": [
+                    {"name": "to", "in": "query", "required": True, "schema": {"type": "integer"}},
+                    *_PAGING,
+                ],
+                "responses": {
+                    "200": _json(_page("DesignerMigrationCheck"), "items"),
+                    **_errors(401, 403, 404, 422),
+                },
+            },
+            "post": {
+                "summary": "Migrate the chosen items, each in its own transaction",
+                "requestBody": _body(migrate),
+                "responses": {
+                    "200": _json(results, "one result per item"),
+                    **_errors(400, 401, 403, 404, 422),
+                },
             },
         },
     }
