@@ -9,8 +9,9 @@ schedulers on one database record and alert each level once.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -23,6 +24,8 @@ from engine.services import alerts, audit
 from engine.services.scheduling import stored_schedule
 
 BATCH = 200
+RETRY_AFTER = timedelta(hours=1)
+log = logging.getLogger("liaison.escalation")
 
 
 @dataclass
@@ -45,10 +48,7 @@ def sweep_escalations(
             with unit_of_work(factory) as session:
                 ids = _claim_due(session, target, now)
                 for row in session.scalars(select(target).where(target.id.in_(ids))):
-                    if target is Task:
-                        _escalate_task(session, row, now, report, mail_enabled)
-                    else:
-                        _escalate_item(session, row, now, report, mail_enabled)
+                    _escalate_isolated(session, row, now, report, mail_enabled)
             if len(ids) < BATCH:
                 break
     return report
@@ -66,52 +66,38 @@ def _claim_due(session: Session, target, now: datetime) -> list[int]:
     )
 
 
-def _escalate_task(session: Session, task: Task, now: datetime, report, mail_enabled: bool) -> None:
-    if task.status != "open":
-        task.next_escalation_at = None
+def _escalate_isolated(session: Session, row: Task | Item, now, report, mail_enabled) -> None:
+    """One row in its own savepoint: a failure is logged and retried later, never blocking
+    the rest of the batch (or every later sweep)."""
+    try:
+        with session.begin_nested():
+            _escalate(session, row, now, report, mail_enabled)
+    except Exception:
+        log.exception("escalating %s %s failed; retrying in an hour", type(row).__name__, row.id)
+        row.next_escalation_at = now + RETRY_AFTER
+
+
+def _escalate(session: Session, row: Task | Item, now, report, mail_enabled: bool) -> None:
+    """Record every level of `row` (a task or an item) that has fallen due, in order."""
+    task = row if isinstance(row, Task) else None
+    item = task.item if task else row
+    schedule = stored_schedule(row)
+    if row.status != "open" or schedule is None:
+        row.next_escalation_at = None
         return
-    schedule = stored_schedule(task)
-    if schedule is None:
-        task.next_escalation_at = None
-        return
-    for level in range(task.escalation_level + 1, 4):
+    for level in range(row.escalation_level + 1, 4):
         threshold = schedule.threshold(level)
         if threshold is None:
             continue
         if threshold > now:
             break  # levels are reached in order: never record one above a level not yet due
-        message = _message(level, task.item, task.title, schedule.due_at)
+        kind = "task" if task else "item"
+        message = _message(level, item, task.title if task else None, schedule.due_at)
         _record(
-            session,
-            task.item,
-            task,
-            level,
-            f"task:{task.id}:{level}",
-            message,
-            report,
-            mail_enabled,
+            session, item, task, level, f"{kind}:{row.id}:{level}", message, report, mail_enabled
         )
-        task.escalation_level = level
-    task.next_escalation_at = schedule.next_after(task.escalation_level)
-
-
-def _escalate_item(session: Session, item: Item, now: datetime, report, mail_enabled: bool) -> None:
-    schedule = stored_schedule(item)
-    if item.status != "open" or schedule is None:
-        item.next_escalation_at = None
-        return
-    for level in range(item.escalation_level + 1, 4):
-        threshold = schedule.threshold(level)
-        if threshold is None:
-            continue
-        if threshold > now:
-            break  # levels are reached in order: never record one above a level not yet due
-        message = _message(level, item, None, schedule.due_at)
-        _record(
-            session, item, None, level, f"item:{item.id}:{level}", message, report, mail_enabled
-        )
-        item.escalation_level = level
-    item.next_escalation_at = schedule.next_after(item.escalation_level)
+        row.escalation_level = level
+    row.next_escalation_at = schedule.next_after(row.escalation_level)
 
 
 def _record(session, item, task, level, key, message, report, mail_enabled) -> None:

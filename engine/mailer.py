@@ -7,6 +7,7 @@ talking to the SMTP server; it is marked sent right after the server accepts it.
 
 from __future__ import annotations
 
+import contextlib
 import smtplib
 from dataclasses import dataclass
 from datetime import timedelta
@@ -64,18 +65,19 @@ def deliver_pending(factory: sessionmaker[Session], smtp_url: str) -> tuple[int,
             batch = _lease(session)
         if not batch:
             return sent, failed
-        for mail_id, to_address, subject, body in batch:
-            error = _send(target, mail_id, to_address, subject, body)
-            with unit_of_work(factory) as session:
-                mail = session.get(OutboxMail, mail_id)
-                if error is None:
-                    mail.sent_at = clock.now()
-                    mail.last_error = None
-                    sent += 1
-                else:
-                    mail.last_error = error[:2000]
-                    mail.next_attempt_at = clock.now() + backoff(mail.attempts)
-                    failed += 1
+        with _Connection(target) as connection:
+            for mail_id, to_address, subject, body in batch:
+                error = connection.send(mail_id, to_address, subject, body)
+                with unit_of_work(factory) as session:
+                    mail = session.get(OutboxMail, mail_id)
+                    if error is None:
+                        mail.sent_at = clock.now()
+                        mail.last_error = None
+                        sent += 1
+                    else:
+                        mail.last_error = error[:2000]
+                        mail.next_attempt_at = clock.now() + backoff(mail.attempts)
+                        failed += 1
         if len(batch) < BATCH:
             return sent, failed
 
@@ -95,26 +97,48 @@ def _lease(session: Session) -> list[tuple[int, str, str, str]]:
     return [(m.id, m.to_address, m.subject, m.body) for m in rows]
 
 
-def _send(target: SmtpTarget, mail_id: int, to_address: str, subject: str, body: str) -> str | None:
-    message = EmailMessage()
-    message["From"] = target.sender
-    message["To"] = to_address
-    message["Subject"] = subject
-    message["Message-ID"] = make_msgid(idstring=f"outbox-{mail_id}")
-    message.set_content(body)
-    accepted = False
-    try:
-        with smtplib.SMTP(target.host, target.port, timeout=20) as smtp:
+class _Connection:
+    """One SMTP session reused for a batch, reopened after a connection-level failure."""
+
+    def __init__(self, target: SmtpTarget) -> None:
+        self.target = target
+        self.smtp: smtplib.SMTP | None = None
+
+    def __enter__(self) -> _Connection:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        if self.smtp is not None:
+            # every message was already accepted or recorded as failed: a bad goodbye is moot
+            with contextlib.suppress(OSError, smtplib.SMTPException):
+                self.smtp.quit()
+            self.smtp = None
+
+    def _open(self) -> smtplib.SMTP:
+        smtp = smtplib.SMTP(self.target.host, self.target.port, timeout=20)
+        smtp.ehlo()
+        if smtp.has_extn("starttls"):
+            smtp.starttls()
             smtp.ehlo()
-            if smtp.has_extn("starttls"):
-                smtp.starttls()
-                smtp.ehlo()
-            if target.username:
-                smtp.login(target.username, target.password or "")
-            smtp.send_message(message)
-            accepted = True
-    except (OSError, smtplib.SMTPException) as exc:
-        if accepted:  # only the goodbye (QUIT) failed: the server has the message
-            return None
-        return f"{type(exc).__name__}: {exc}"
-    return None
+        if self.target.username:
+            smtp.login(self.target.username, self.target.password or "")
+        return smtp
+
+    def send(self, mail_id: int, to_address: str, subject: str, body: str) -> str | None:
+        """None once the server accepted the message, else why not."""
+        message = EmailMessage()
+        message["From"] = self.target.sender
+        message["To"] = to_address
+        message["Subject"] = subject
+        message["Message-ID"] = make_msgid(idstring=f"outbox-{mail_id}")
+        message.set_content(body)
+        try:
+            if self.smtp is None:
+                self.smtp = self._open()
+            self.smtp.send_message(message)
+        except smtplib.SMTPRecipientsRefused as exc:
+            return f"recipient refused: {exc}"
+        except (OSError, smtplib.SMTPException) as exc:
+            self.__exit__()  # the session may be broken: the next message reconnects
+            return f"{type(exc).__name__}: {exc}"
+        return None

@@ -92,8 +92,19 @@ class ApiToken(Base):
 
 
 class Deputy(Base):
+    """A People's Congress deputy in the registry (代表登记簿).
+
+    (court, name, delegation) identifies a deputy on re-import; deputies added by name
+    when an item is registered have no delegation until the registry fills it in.
+    """
+
     __tablename__ = "deputies"
-    __table_args__ = (Index("ix_deputies_court_name", "court_id", "name"),)
+    __table_args__ = (
+        Index("ix_deputies_court_name", "court_id", "name"),
+        UniqueConstraint(
+            "court_id", "name", "delegation", name="uq_deputies_court_name_delegation"
+        ),
+    )
     id: Mapped[int] = mapped_column(primary_key=True)
     court_id: Mapped[int] = mapped_column(ForeignKey("courts.id"))
     name: Mapped[str] = mapped_column(String(100))
@@ -101,6 +112,23 @@ class Deputy(Base):
     delegation: Mapped[str | None] = mapped_column(String(200))
     work_unit: Mapped[str | None] = mapped_column(String(200))
     phone: Mapped[str | None] = mapped_column(String(50))
+    address: Mapped[str | None] = mapped_column(String(300))
+    email: Mapped[str | None] = mapped_column(String(200))
+    term: Mapped[str | None] = mapped_column(String(50))  # 届次, e.g. 第十四届
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class Pairing(Base):
+    """结对联络: a member of staff paired with a deputy."""
+
+    __tablename__ = "pairings"
+    __table_args__ = (Index("ix_pairings_user", "user_id", "deputy_id"),)
+    deputy_id: Mapped[int] = mapped_column(ForeignKey("deputies.id"), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), primary_key=True)
+    court_id: Mapped[int] = mapped_column(ForeignKey("courts.id"))
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    user: Mapped[User] = relationship(foreign_keys=[user_id], lazy="joined")
 
 
 class NumberSequence(Base):

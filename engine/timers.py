@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+from datetime import timedelta
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
@@ -15,6 +18,8 @@ from engine.services.scheduling import calendar
 from engine.workflow import runtime
 
 BATCH = 100
+RETRY_AFTER = timedelta(hours=1)
+log = logging.getLogger("liaison.timers")
 
 
 def fire_due_timers(factory: sessionmaker[Session]) -> int:
@@ -36,6 +41,9 @@ def fire_due_timers(factory: sessionmaker[Session]) -> int:
                     fired += 1
                 except StaleDataError:
                     continue  # the item moved concurrently; the timer stays due for next sweep
+                except Exception:  # e.g. a designer's expression fails: retry, don't block
+                    log.exception("timer %s failed; retrying in an hour", timer.id)
+                    timer.due_at = clock.now() + RETRY_AFTER
         if len(due) < BATCH:
             return fired
 

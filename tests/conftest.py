@@ -19,6 +19,7 @@ from engine.db import make_engine, make_session_factory, unit_of_work
 from engine.migrate import upgrade
 from engine.models import Base, User
 from engine.services import accounts
+from engine.workflow.specs import forget_cached_specs
 
 COURT = "测试人民法院"
 PASSWORD = "secret-pass-1"
@@ -109,6 +110,7 @@ def _clear(engine: Engine) -> None:
 @pytest.fixture
 def factory(db_engine: Engine) -> Iterator[sessionmaker[Session]]:
     _clear(db_engine)
+    forget_cached_specs()  # ids restart in the emptied database
     clock.reset()
     upgrade(db_engine, COURT)
     yield make_session_factory(db_engine)

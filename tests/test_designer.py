@@ -23,7 +23,6 @@ from engine.designer import dryrun, migration, versions
 from engine.errors import Forbidden, InvalidData, NotFound, TooLarge
 from engine.models import AuditEvent, Court, Item, ProcessInstance, ProcessModel, Task, Timer
 from engine.services import accounts, items, process_models, tasks
-from engine.workflow import specs
 from engine.workflow.lint import check_bpmn, lint_bpmn, lint_forms
 from tests.conftest import COURT
 from tests.helpers import STEP_DATA, complete, open_task, register
@@ -153,12 +152,9 @@ FORMS = process_models.shipped_forms()
 
 
 @pytest.fixture(autouse=True)
-def _fresh_spec_cache():
-    """Specs are cached by process-model id, and ids restart in every emptied database."""
-    specs._cache.clear()
+def _no_canary():
     CANARY.unlink(missing_ok=True)
     yield
-    specs._cache.clear()
     assert not CANARY.exists(), "designer code ran outside the sandbox"
 
 

@@ -18,7 +18,6 @@ from engine.bpmn_xml import MAX_BPMN_BYTES
 from engine.db import unit_of_work
 from engine.models import Court
 from engine.services import accounts
-from engine.workflow import specs
 from tests.conftest import USERS
 from tests.helpers import STEP_DATA
 from tests.test_api import Api
@@ -42,11 +41,9 @@ PAGE_FIELDS = {"items", "total", "page", "per_page"}
 
 
 @pytest.fixture(autouse=True)
-def _fresh_spec_cache():
-    specs._cache.clear()
+def _no_canary():
     CANARY.unlink(missing_ok=True)
     yield
-    specs._cache.clear()
     assert not CANARY.exists(), "designer code ran outside the sandbox"
 
 

@@ -19,7 +19,6 @@ from engine.models import AuditEvent, Item, ProcessInstance, Task, Timer
 from engine.scheduler import run_sweep
 from engine.services import accounts, items, process_models, tasks
 from engine.workcalendar import WorkCalendar
-from engine.workflow import specs
 from tests.conftest import COURT
 
 BEIJING = ZoneInfo("Asia/Shanghai")
@@ -29,15 +28,6 @@ ASSIGNED = datetime(2026, 9, 30, 10, 0, tzinfo=BEIJING)
 JUST = timedelta(seconds=30)
 WORKING_DAY_TIMER = "working_days(1)"
 HOUR_TIMER = '<bpmn:timeDuration xsi:type="bpmn:tFormalExpression">"PT1H"</bpmn:timeDuration>'
-
-
-@pytest.fixture(autouse=True)
-def _fresh_spec_cache():
-    """engine.workflow.specs caches specs by process-model id alone, and ids restart with
-    every emptied test database: drop what earlier tests cached under the same ids."""
-    specs._cache.clear()
-    yield
-    specs._cache.clear()
 
 
 def deploy_letter(factory, timer: str = WORKING_DAY_TIMER) -> None:

@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 
 from sqlalchemy import func, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from engine import clock
 from engine.config import WORKFLOWS_DIR
@@ -168,7 +168,8 @@ def current_model(
 
 
 def specs_of(model: ProcessModel) -> ProcessSpecs:
-    return specs_for_model(model.id, lambda: model.bpmn_xml)
+    database = object_session(model).get_bind().url.render_as_string(hide_password=True)
+    return specs_for_model(database, model.id, lambda: model.bpmn_xml)
 
 
 def export(session: Session, court_id: int, directory: Path) -> list[Path]:

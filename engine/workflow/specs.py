@@ -56,23 +56,31 @@ def build_specs(bpmn_xml: str | bytes, source: str = "<bpmn>") -> ProcessSpecs:
     return ProcessSpecs(key, spec, subprocess_specs)
 
 
-_cache: dict[int, ProcessSpecs] = {}
+_cache: dict[tuple[str, int], ProcessSpecs] = {}
 _cache_lock = threading.Lock()
 
 
-def specs_for_model(model_id: int, load_xml: Callable[[], str]) -> ProcessSpecs:
-    """Cached `build_specs` for an (immutable) process-model version.
+def specs_for_model(database: str, model_id: int, load_xml: Callable[[], str]) -> ProcessSpecs:
+    """Cached `build_specs` for an (immutable) process-model version of `database`.
 
     `load_xml` is only called on a cache miss, so the (deferred) XML column is not read
-    on every task completion.
+    on every task completion. Keying by database too keeps processes that talk to more
+    than one database (tests, tools) from mixing up equal ids.
     """
+    key = (database, model_id)
     with _cache_lock:
-        cached = _cache.get(model_id)
+        cached = _cache.get(key)
     if cached is None:
         cached = build_specs(load_xml(), f"model-{model_id}")
         with _cache_lock:
-            _cache[model_id] = cached
+            _cache[key] = cached
     return cached
+
+
+def forget_cached_specs() -> None:
+    """Drop every cached spec: for tests and tools that empty a database and reuse ids."""
+    with _cache_lock:
+        _cache.clear()
 
 
 @dataclass(frozen=True)

@@ -250,3 +250,4 @@ def set_language(code: str):
 
 # Route modules register on the blueprint above.
 from web.ui import admin, designer, escalation  # noqa: E402, F401
+from web.ui import deputies as _deputies  # noqa: E402, F401 - registry pages
