@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from engine import clock
 from engine.db import unit_of_work
-from engine.models import Task, User
+from engine.models import Deputy, Pairing, Task, User
 from engine.services import accounts, items, tasks
 
 DEMO_PASSWORD = "demo1234"
@@ -27,7 +27,59 @@ USERS = [  # username, role, department, display name
     ("designer", "designer", None, "孙设计"),
     ("admin", "admin", None, "管理员"),
 ]
-DEPUTIES = ["张建国", "李秀英", "王志强", "陈丽华", "刘德明"]
+DEPUTIES = [  # name, level, delegation, work unit, phone, address, e-mail, term
+    (
+        "张建国",
+        "市",
+        "城关区代表团",
+        "城关区建国社区居委会",
+        "13907310001",
+        "城关区建国路18号",
+        "zhangjg@example.cn",
+        "第十七届",
+    ),
+    (
+        "李秀英",
+        "省",
+        "河西市代表团",
+        "河西市第一中学",
+        "13907310002",
+        "河西市文化路6号",
+        "lixy@example.cn",
+        "第十四届",
+    ),
+    (
+        "王志强",
+        "县",
+        "新桥镇代表团",
+        "新桥镇农业合作社",
+        "13907310003",
+        "新桥镇人民路2号",
+        None,
+        "第十九届",
+    ),
+    (
+        "陈丽华",
+        "市",
+        "高新区代表团",
+        "高新区律师协会",
+        "13907310004",
+        "高新区创业大道99号",
+        "chenlh@example.cn",
+        "第十七届",
+    ),
+    (
+        "刘德明",
+        "全国",
+        "省代表团",
+        "某某装备制造集团",
+        "010-66000005",
+        "省城工业园区1号",
+        None,
+        "第十四届",
+    ),
+]
+PAIRINGS = [("registrar", "张建国"), ("registrar", "陈丽华"), ("leader", "李秀英")]
 ITEMS = [  # title, deputies, how far it goes
     ("关于加快执行案件款项发放的建议", ["张建国"], "registered"),
     ("关于在乡镇设立巡回审判点的建议", ["李秀英", "王志强"], "drafting"),
@@ -54,8 +106,30 @@ def load_demo(factory: sessionmaker[Session], court_name: str) -> list[tuple[str
                     display_name=display_name,
                 )
             session.flush()
+            _demo_deputies(session, court.id)
             _demo_items(session)
     return [(u, r, d) for u, r, d, _ in USERS]
+
+
+def _demo_deputies(session: Session, court_id: int) -> None:
+    """The registry as if imported from the congress's spreadsheet, and a few pairings."""
+    keys = ("name", "level", "delegation", "work_unit", "phone", "address", "email", "term")
+    registry = {}
+    for row in DEPUTIES:
+        deputy = Deputy(court_id=court_id, active=True, **dict(zip(keys, row, strict=True)))
+        session.add(deputy)
+        registry[deputy.name] = deputy
+    session.flush()
+    users = {u.username: u for u in session.scalars(select(User))}
+    for username, name in PAIRINGS:
+        session.add(
+            Pairing(
+                deputy_id=registry[name].id,
+                user_id=users[username].id,
+                court_id=court_id,
+                created_by_id=users["admin"].id,
+            )
+        )
 
 
 def _demo_items(session: Session) -> None:

@@ -199,6 +199,49 @@ def calendar_export(years: tuple[int, ...], output) -> None:
 
 
 @main.group()
+def deputies() -> None:
+    """The deputy registry (代表登记簿)."""
+
+
+@deputies.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def deputies_import(file: Path) -> None:
+    """Create or update deputies from an .xlsx or .csv FILE. All or nothing.
+
+    Header row: 姓名/name, 层级/level, 代表团/delegation, 工作单位/work_unit, 电话/phone,
+    地址/address, 邮箱/email, 届次/term. A row with the name and delegation of a deputy
+    already in the registry updates that deputy. Bad rows are listed and exit code is 1.
+    """
+    from engine.services.deputies import MAX_IMPORT_BYTES, apply, read_file
+
+    def fail(exc: DomainError) -> None:
+        click.echo(exc.message, err=True)
+        for where, why in (exc.fields or {}).items():
+            click.echo(f"  {where}: {why}", err=True)
+        sys.exit(1)
+
+    if file.stat().st_size > MAX_IMPORT_BYTES:
+        click.echo(f"{file}: larger than {MAX_IMPORT_BYTES // (1024 * 1024)} MiB", err=True)
+        sys.exit(1)
+    try:
+        plan = read_file(file.name, file.read_bytes())
+    except DomainError as exc:
+        fail(exc)
+    try:
+        with (
+            _session() as session,
+            click.progressbar(length=len(plan.rows), label="importing deputies") as bar,
+        ):
+            summary = apply(session, _court(session).id, plan, on_row=lambda: bar.update(1))
+    except click.ClickException as exc:
+        fail(exc.__cause__ if isinstance(exc.__cause__, DomainError) else DomainError(exc.message))
+    click.echo(
+        f"{summary.total} deputies: {summary.created} created, {summary.updated} updated, "
+        f"{summary.unchanged} unchanged"
+    )
+
+
+@main.group()
 def workflows() -> None:
     """BPMN workflows."""
 

@@ -346,6 +346,8 @@ def openapi_document() -> dict[str, Any]:
     }
     document["paths"].update(_designer_paths())
     document["components"]["schemas"].update(_designer_schemas())
+    document["paths"].update(_deputy_paths())
+    document["components"]["schemas"].update(_deputy_schemas())
     return document
 
 
@@ -679,5 +681,153 @@ def _designer_paths() -> dict[str, Any]:
                     **_errors(400, 401, 403, 404, 422),
                 },
             },
+        },
+    }
+
+
+# --- the deputy registry (/deputies) --------------------------------------------------------
+
+
+def _deputy_schemas() -> dict[str, Any]:
+    deputy = {
+        "type": "object",
+        "required": ["id", "name", "active"],
+        "properties": {
+            "id": {"type": "integer"},
+            "name": {"type": "string", "maxLength": 100},
+            "level": {"type": ["string", "null"], "enum": ["全国", "省", "市", "县", None]},
+            "delegation": {**_STRING_OR_NULL, "description": "代表团"},
+            "work_unit": _STRING_OR_NULL,
+            "phone": _STRING_OR_NULL,
+            "address": _STRING_OR_NULL,
+            "email": _STRING_OR_NULL,
+            "term": {**_STRING_OR_NULL, "description": "届次, e.g. 第十四届"},
+            "active": {"type": "boolean"},
+        },
+    }
+    staff = {
+        "type": "object",
+        "properties": {
+            "id": {"type": "integer"},
+            "username": {"type": "string"},
+            "display_name": {"type": "string"},
+            "role": {"type": "string"},
+            "department": _STRING_OR_NULL,
+        },
+    }
+    detail = {
+        "allOf": [
+            _ref("Deputy"),
+            {
+                "type": "object",
+                "properties": {
+                    "items": {
+                        "type": "array",
+                        "description": "the deputy's items that the caller may see, newest first",
+                        "items": _ref("ItemSummary"),
+                    },
+                    "paired": {
+                        "type": "array",
+                        "description": "staff paired with the deputy (结对联络)",
+                        "items": staff,
+                    },
+                },
+            },
+        ]
+    }
+    summary = {
+        "type": "object",
+        "required": ["created", "updated", "unchanged", "total"],
+        "properties": {
+            "created": {"type": "integer"},
+            "updated": {"type": "integer"},
+            "unchanged": {"type": "integer"},
+            "total": {"type": "integer"},
+        },
+    }
+    return {"Deputy": deputy, "DeputyDetail": detail, "DeputyImportSummary": summary}
+
+
+def _deputy_paths() -> dict[str, Any]:
+    return {
+        "/deputies": {
+            "get": {
+                "summary": "The court's deputy registry (代表登记簿), by name. Every role but "
+                "designer (403).",
+                "parameters": [
+                    {
+                        "name": "q",
+                        "in": "query",
+                        "description": "part of the name, delegation or work unit",
+                        "schema": {"type": "string"},
+                    },
+                    {
+                        "name": "paired",
+                        "in": "query",
+                        "description": "`me`: only deputies paired with the caller",
+                        "schema": {"type": "string", "enum": ["me"]},
+                    },
+                    {
+                        "name": "include_inactive",
+                        "in": "query",
+                        "schema": {"type": "boolean"},
+                    },
+                    *_PAGING,
+                ],
+                "responses": {
+                    "200": _json(_page("Deputy"), "a page of deputies"),
+                    **_errors(401, 403, 422),
+                },
+            }
+        },
+        "/deputies/{deputy_id}": {
+            "get": {
+                "summary": "One deputy with the items the caller may see and the paired staff",
+                "parameters": [
+                    {
+                        "name": "deputy_id",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"type": "integer"},
+                    }
+                ],
+                "responses": {
+                    "200": _json(_ref("DeputyDetail"), "the deputy"),
+                    **_errors(401, 403, 404),
+                },
+            }
+        },
+        "/deputies/import": {
+            "post": {
+                "summary": "Import deputies from .xlsx or .csv (registrar and admin). All or "
+                "nothing: a bad row rejects the file with 422 and `fields` mapping `row N` "
+                "(as the spreadsheet numbers it) to `column: reason`. Rows match registry "
+                "entries by name and delegation, which are updated rather than duplicated. "
+                "At most 5 MiB and 20,000 rows (413).",
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "multipart/form-data": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["file"],
+                                "properties": {
+                                    "file": {
+                                        "type": "string",
+                                        "format": "binary",
+                                        "description": "header row: 姓名/name, 层级/level, "
+                                        "代表团/delegation, 工作单位/work_unit, 电话/phone, "
+                                        "地址/address, 邮箱/email, 届次/term",
+                                    }
+                                },
+                            }
+                        }
+                    },
+                },
+                "responses": {
+                    "200": _json(_ref("DeputyImportSummary"), "what the import did"),
+                    **_errors(400, 401, 403, 409, 413, 422),
+                },
+            }
         },
     }
