@@ -109,3 +109,32 @@ def parse_bpmn_xml(data: bytes | str, source: str = "<upload>") -> etree._Elemen
             f"not a BPMN 2.0 document: root element is {root.tag}", root.sourceline, source
         )
     return tree
+
+
+# Local names of BPMN flow nodes (activities, events, gateways): what flows connect.
+FLOW_NODE_TAGS = frozenset(
+    {
+        "task",
+        "userTask",
+        "manualTask",
+        "scriptTask",
+        "serviceTask",
+        "sendTask",
+        "receiveTask",
+        "businessRuleTask",
+        "subProcess",
+        "transaction",
+        "adHocSubProcess",
+        "callActivity",
+        "startEvent",
+        "endEvent",
+        "intermediateCatchEvent",
+        "intermediateThrowEvent",
+        "boundaryEvent",
+        "exclusiveGateway",
+        "inclusiveGateway",
+        "parallelGateway",
+        "eventBasedGateway",
+        "complexGateway",
+    }
+)

@@ -34,6 +34,10 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 DEMO_PASSWORD = "demo1234"
+TIMEOUT_MS = 20_000
+VIEWPORT = {"width": 1400, "height": 900}
+SCREENSHOTS = os.environ.get("LIAISON_SCREENSHOTS") == "1"
+DOCS = ROOT / "docs"
 STARTUP_TIMEOUT = 60.0
 PR_SET_PDEATHSIG = 1
 
@@ -154,3 +158,37 @@ def live_server(instance_dir: Path) -> Iterator[LiveServer]:
         yield server
     finally:
         _stop(process)
+
+
+@contextmanager
+def chromium_page(sync_api) -> Iterator:
+    """A zh-CN page in Debian's headless Chromium; Playwright's `expect` waits 20 s."""
+    assert CHROMIUM.exists(), f"CI must install Debian's Chromium at {CHROMIUM}"
+    sync_api.expect.set_options(timeout=TIMEOUT_MS)
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            context = browser.new_context(
+                viewport=VIEWPORT, locale="zh-CN", timezone_id="Asia/Shanghai"
+            )
+            context.set_default_timeout(TIMEOUT_MS)
+            yield context.new_page()
+        finally:
+            browser.close()
+
+
+class WatchedTab:
+    """One browser tab on the live server that remembers script errors and 5xx answers."""
+
+    def __init__(self, page, base_url: str) -> None:
+        self.page = page
+        self.url = base_url
+        self.problems: list[str] = []
+        page.on("pageerror", lambda exc: self.problems.append(f"script error: {exc}"))
+        page.on("response", self._check_response)
+
+    def _check_response(self, response) -> None:
+        if response.status >= 500:
+            self.problems.append(f"{response.status} {response.request.method} {response.url}")

@@ -25,10 +25,12 @@ import pytest
 
 from tests.browser_support import (
     CHROMIUM,
-    CHROMIUM_ARGS,
     DEMO_PASSWORD,
-    ROOT,
+    DOCS,
+    SCREENSHOTS,
     LiveServer,
+    WatchedTab,
+    chromium_page,
     live_server,
 )
 
@@ -42,11 +44,6 @@ pytestmark = pytest.mark.skipif(
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
 expect = sync_api.expect
 
-TIMEOUT_MS = 20_000
-VIEWPORT = {"width": 1400, "height": 900}
-SCREENSHOTS = os.environ.get("LIAISON_SCREENSHOTS") == "1"
-DOCS = ROOT / "docs"
-
 
 @pytest.fixture
 def server(tmp_path) -> Iterator[LiveServer]:
@@ -56,35 +53,12 @@ def server(tmp_path) -> Iterator[LiveServer]:
 
 @pytest.fixture
 def desk(server) -> Iterator[Desk]:
-    assert CHROMIUM.exists(), f"CI must install Debian's Chromium at {CHROMIUM}"
-    expect.set_options(timeout=TIMEOUT_MS)
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
-        )
-        try:
-            context = browser.new_context(
-                viewport=VIEWPORT, locale="zh-CN", timezone_id="Asia/Shanghai"
-            )
-            context.set_default_timeout(TIMEOUT_MS)
-            yield Desk(context.new_page(), server.url)
-        finally:
-            browser.close()
+    with chromium_page(sync_api) as page:
+        yield Desk(page, server.url)
 
 
-class Desk:
+class Desk(WatchedTab):
     """The steps a clerk takes in the UI, as one browser tab on the live server."""
-
-    def __init__(self, page, base_url: str) -> None:
-        self.page = page
-        self.url = base_url
-        self.problems: list[str] = []  # uncaught script errors, server errors
-        page.on("pageerror", lambda exc: self.problems.append(f"script error: {exc}"))
-        page.on("response", self._check_response)
-
-    def _check_response(self, response) -> None:
-        if response.status >= 500:
-            self.problems.append(f"{response.status} {response.request.method} {response.url}")
 
     def login(self, username: str, display_name: str) -> None:
         page = self.page

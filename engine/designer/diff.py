@@ -16,7 +16,7 @@ from typing import Any
 from lxml import etree
 from sqlalchemy.orm import Session
 
-from engine.bpmn_xml import BPMN_MODEL_NS, BpmnXmlError, parse_bpmn_xml
+from engine.bpmn_xml import BPMN_MODEL_NS, FLOW_NODE_TAGS, BpmnXmlError, parse_bpmn_xml
 from engine.designer.versions import get_version
 from engine.errors import InvalidData
 from engine.models import ProcessModel, User
@@ -26,38 +26,14 @@ SPIFF_NS = "http://spiffworkflow.org/bpmn/schema/1.0/core"
 _S = f"{{{SPIFF_NS}}}"
 
 # Elements a diagram shows (and the diff reports), by local name.
-ELEMENT_TAGS = frozenset(
-    {
-        "process",
-        "lane",
-        "task",
-        "userTask",
-        "manualTask",
-        "scriptTask",
-        "serviceTask",
-        "sendTask",
-        "receiveTask",
-        "businessRuleTask",
-        "subProcess",
-        "transaction",
-        "adHocSubProcess",
-        "callActivity",
-        "startEvent",
-        "endEvent",
-        "intermediateCatchEvent",
-        "intermediateThrowEvent",
-        "boundaryEvent",
-        "exclusiveGateway",
-        "inclusiveGateway",
-        "parallelGateway",
-        "eventBasedGateway",
-        "complexGateway",
-        "sequenceFlow",
-        "dataObjectReference",
-        "dataStoreReference",
-        "textAnnotation",
-    }
-)
+ELEMENT_TAGS = FLOW_NODE_TAGS | {
+    "process",
+    "lane",
+    "sequenceFlow",
+    "dataObjectReference",
+    "dataStoreReference",
+    "textAnnotation",
+}
 # Order in which changed fields are listed.
 FIELDS = (
     "type",

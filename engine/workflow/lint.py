@@ -38,7 +38,7 @@ from SpiffWorkflow.bpmn.specs.mixins.script_task import ScriptTask
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.spiff.parser.process import VALIDATOR, SpiffBpmnParser
 
-from engine.bpmn_xml import BPMN_MODEL_NS, BpmnXmlError, parse_bpmn_xml
+from engine.bpmn_xml import BPMN_MODEL_NS, FLOW_NODE_TAGS, BpmnXmlError, parse_bpmn_xml
 from engine.models import ITEM_KINDS
 from engine.roles import ROLE_LABELS
 from engine.scripting import check_code
@@ -242,35 +242,9 @@ _UNSUPPORTED_TAGS = {
 }
 _MESSAGE_THROWERS = ("intermediateThrowEvent", "endEvent")
 _MESSAGE_CATCHERS = ("startEvent", "intermediateCatchEvent", "boundaryEvent")
-_FLOW_NODES = frozenset(
-    {
-        "task",
-        "userTask",
-        "manualTask",
-        "scriptTask",
-        "serviceTask",
-        "sendTask",
-        "receiveTask",
-        "businessRuleTask",
-        "subProcess",
-        "transaction",
-        "adHocSubProcess",
-        "callActivity",
-        "startEvent",
-        "endEvent",
-        "intermediateCatchEvent",
-        "intermediateThrowEvent",
-        "boundaryEvent",
-        "exclusiveGateway",
-        "inclusiveGateway",
-        "parallelGateway",
-        "eventBasedGateway",
-        "complexGateway",
-    }
-)
 
 
-_SHAPES = _FLOW_NODES | {
+_SHAPES = FLOW_NODE_TAGS | {
     "process",
     "sequenceFlow",
     "lane",
@@ -596,7 +570,7 @@ def _reachability(run: list[etree._Element], specs: ProcessSpecs) -> list[Proble
     problems = []
     for process in run:
         for element in process.iter():
-            if not isinstance(element.tag, str) or _local(element) not in _FLOW_NODES:
+            if not isinstance(element.tag, str) or _local(element) not in FLOW_NODE_TAGS:
                 continue
             element_id = element.get("id")
             if not element_id or element_id in known:
@@ -618,7 +592,7 @@ def _inside_unreached(element: etree._Element, known: set[str]) -> bool:
     """Elements inside an unreached subprocess: only the subprocess itself is reported."""
     parent = element.getparent()
     while parent is not None and _local(parent) != "process":
-        if _local(parent) in _FLOW_NODES and parent.get("id") not in known:
+        if _local(parent) in FLOW_NODE_TAGS and parent.get("id") not in known:
             return True
         parent = parent.getparent()
     return False

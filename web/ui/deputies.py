@@ -9,6 +9,7 @@ from flask_login import login_required
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from wtforms import BooleanField, SelectField, SelectMultipleField, StringField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional, Regexp
 
 from engine.errors import DomainError, Forbidden, InvalidData
@@ -39,7 +40,7 @@ class DeputyForm(FlaskForm):
     name = StringField(_l("姓名"), validators=[DataRequired(), Length(max=100)])
     level = SelectField(
         _l("层级"),
-        choices=[("", "—")] + [(level, level) for level in deputies.LEVELS],
+        choices=[SelectChoice("", "—")] + [SelectChoice(level, level) for level in deputies.LEVELS],
         validators=[Optional()],
     )
     delegation = StringField(_l("代表团"), validators=[Length(max=200)])
@@ -120,7 +121,7 @@ def deputy_page(deputy_id: int):
 def _pairing_form(session, user) -> PairingForm:
     form = PairingForm()
     form.users.choices = [
-        (u.id, f"{u.display_name}（{u.department.name if u.department else '—'}）")
+        SelectChoice(u.id, f"{u.display_name}（{u.department.name if u.department else '—'}）")
         for u in deputies.pairable_users(session, user)
     ]
     return form
