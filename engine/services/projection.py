@@ -80,6 +80,8 @@ def sync(session: Session, item: Item, instance: ProcessInstance, workflow: Bpmn
 
 def _sync_timers(session: Session, instance: ProcessInstance, workflow: BpmnWorkflow) -> None:
     """Mirror the workflow's waiting timer events into the `timers` table the sweep reads."""
+    if not runtime.has_timer_events(workflow):
+        return  # most diagrams have none: skip the query on every completion
     waiting = runtime.waiting_timers(workflow)
     pending = {
         row.task_guid: row

@@ -8,6 +8,7 @@ here so timers follow the same clock (and `LIAISON_NOW`) as everything else.
 
 from __future__ import annotations
 
+import weakref
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -99,6 +100,24 @@ def fire_timers(workflow: BpmnWorkflow, calendar: WorkCalendar) -> None:
     with using_calendar(calendar):
         workflow.refresh_timers()
         _advance(workflow)
+
+
+_has_timer_events: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def has_timer_events(workflow: BpmnWorkflow) -> bool:
+    """Whether the workflow's diagram has any timer event (cached per shared spec)."""
+    spec = workflow.spec
+    if spec not in _has_timer_events:
+        specs = [spec, *workflow.subprocess_specs.values()]
+        _has_timer_events[spec] = any(
+            isinstance(
+                getattr(task_spec, "event_definition", None), spiff_timer.TimerEventDefinition
+            )
+            for process_spec in specs
+            for task_spec in process_spec.task_specs.values()
+        )
+    return _has_timer_events[spec]
 
 
 def waiting_timers(workflow: BpmnWorkflow) -> dict[str, datetime]:
