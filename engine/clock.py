@@ -10,6 +10,8 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -52,6 +54,20 @@ def travel_to(instant: datetime | str) -> None:
     value = _parse_instant(instant) if isinstance(instant, str) else instant.astimezone(UTC)
     with _lock:
         _anchor = (value, time.monotonic())
+
+
+@contextmanager
+def travelling(instant: datetime) -> Iterator[None]:
+    """Run a block at `instant` (the clock runs on from there), then restore the clock."""
+    global _anchor
+    with _lock:
+        previous = _anchor
+    travel_to(instant)
+    try:
+        yield
+    finally:
+        with _lock:
+            _anchor = previous
 
 
 def advance(delta: timedelta) -> None:

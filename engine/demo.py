@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from engine import clock
 from engine.db import unit_of_work
 from engine.models import Deputy, Pairing, Task, User
+from engine.scheduler import run_sweep
 from engine.services import accounts, items, tasks
 
 DEMO_PASSWORD = "demo1234"
@@ -80,12 +81,12 @@ DEPUTIES = [  # name, level, delegation, work unit, phone, address, e-mail, term
     ),
 ]
 PAIRINGS = [("registrar", "张建国"), ("registrar", "陈丽华"), ("leader", "李秀英")]
-ITEMS = [  # title, deputies, how far it goes
-    ("关于加快执行案件款项发放的建议", ["张建国"], "registered"),
-    ("关于在乡镇设立巡回审判点的建议", ["李秀英", "王志强"], "drafting"),
-    ("关于加强涉农纠纷诉前调解的建议", ["陈丽华"], "awaiting_approval"),
-    ("关于规范诉讼费退费流程的建议", ["刘德明"], "sent_back"),
-    ("关于完善人民陪审员选任的建议", ["张建国", "陈丽华"], "filed"),
+ITEMS = [  # title, deputies, how far it goes, days ago it arrived (and was worked on)
+    ("关于加快执行案件款项发放的建议", ["张建国"], "registered", 0),
+    ("关于在乡镇设立巡回审判点的建议", ["李秀英", "王志强"], "drafting", 24),
+    ("关于加强涉农纠纷诉前调解的建议", ["陈丽华"], "awaiting_approval", 5),
+    ("关于规范诉讼费退费流程的建议", ["刘德明"], "sent_back", 12),
+    ("关于完善人民陪审员选任的建议", ["张建国", "陈丽华"], "filed", 30),
 ]
 
 
@@ -108,6 +109,11 @@ def load_demo(factory: sessionmaker[Session], court_name: str) -> list[tuple[str
             session.flush()
             _demo_deputies(session, court.id)
             _demo_items(session)
+            created = True
+        else:
+            created = False
+    if created:  # escalate what the demo's past left overdue, so alerts and 督办 show at once
+        run_sweep(factory, smtp_url=None)
     return [(u, r, d) for u, r, d, _ in USERS]
 
 
@@ -133,38 +139,42 @@ def _demo_deputies(session: Session, court_id: int) -> None:
 
 
 def _demo_items(session: Session) -> None:
+    """Each item arrives and is worked on `days_ago`, so deadlines and escalation are real."""
     users = {u.username: u for u in session.scalars(select(User))}
-    for days_ago, (title, deputies, stage) in enumerate(reversed(ITEMS), start=1):
-        item = items.register(
-            session,
-            users["registrar"],
-            items.NewItem(
-                kind="suggestion",
-                title=title,
-                content=f"{title}。代表反映群众关切，建议法院研究办理并及时答复。",
-                deputies=deputies,
-                received_at=clock.now() - timedelta(days=days_ago * 3),
-            ),
-        )
-        script = [
-            ("registrar", {"department": "民一庭", "opinion": "请民一庭研究办理，按期答复代表。"}),
-            ("drafter", {"draft": "经研究，我院已采取以下措施：一是……二是……，下一步将继续改进。"}),
-            (
-                "leader",
-                {
-                    "approved": stage != "sent_back",
-                    "comment": "请补充具体措施和时间表。" if stage == "sent_back" else "同意。",
-                },
-            ),
-            (
-                "registrar",
-                {"reply_class": "A", "reply": "代表您好：您提出的建议已办理完毕，具体情况如下……"},
-            ),
-            ("registrar", {"comment": "材料齐全，归档。"}),
-        ]
-        steps = {"registered": 0, "drafting": 1, "awaiting_approval": 2, "sent_back": 3, "filed": 5}
-        for username, data in script[: steps[stage]]:
-            task = session.scalar(
-                select(Task).where(Task.item_id == item.id, Task.status == "open")
-            )
-            tasks.complete(session, users[username], task.id, data)
+    for title, deputies, stage, days_ago in ITEMS:
+        with clock.travelling(clock.now() - timedelta(days=days_ago)):
+            _demo_item(session, users, title, deputies, stage)
+
+
+def _demo_item(session: Session, users: dict, title: str, deputies: list, stage: str) -> None:
+    item = items.register(
+        session,
+        users["registrar"],
+        items.NewItem(
+            kind="suggestion",
+            title=title,
+            content=f"{title}。代表反映群众关切，建议法院研究办理并及时答复。",
+            deputies=deputies,
+            received_at=clock.now(),
+        ),
+    )
+    script = [
+        ("registrar", {"department": "民一庭", "opinion": "请民一庭研究办理，按期答复代表。"}),
+        ("drafter", {"draft": "经研究，我院已采取以下措施：一是……二是……，下一步将继续改进。"}),
+        (
+            "leader",
+            {
+                "approved": stage != "sent_back",
+                "comment": "请补充具体措施和时间表。" if stage == "sent_back" else "同意。",
+            },
+        ),
+        (
+            "registrar",
+            {"reply_class": "A", "reply": "代表您好：您提出的建议已办理完毕，具体情况如下……"},
+        ),
+        ("registrar", {"comment": "材料齐全，归档。"}),
+    ]
+    steps = {"registered": 0, "drafting": 1, "awaiting_approval": 2, "sent_back": 3, "filed": 5}
+    for username, data in script[: steps[stage]]:
+        task = session.scalar(select(Task).where(Task.item_id == item.id, Task.status == "open"))
+        tasks.complete(session, users[username], task.id, data)

@@ -162,7 +162,9 @@ class ItemDeputy(Base):
     __tablename__ = "item_deputies"
     item_id: Mapped[int] = mapped_column(ForeignKey("items.id"), primary_key=True)
     deputy_id: Mapped[int] = mapped_column(
-        ForeignKey("deputies.id"), primary_key=True, index=True  # a deputy's items
+        ForeignKey("deputies.id"),
+        primary_key=True,
+        index=True,  # a deputy's items
     )
 
 
