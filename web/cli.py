@@ -118,7 +118,8 @@ def users() -> None:
 @click.option("--department", default=None, help="Department name (must exist).")
 @click.option("--password", default=None, help="Password for the web login.")
 @click.option("--display-name", default=None)
-def users_create(name, role, department, password, display_name) -> None:
+@click.option("--email", default=None, help="Where escalation alerts are mailed.")
+def users_create(name, role, department, password, display_name, email) -> None:
     """Create a user."""
     with _session() as session:
         user = accounts.create_user(
@@ -129,6 +130,7 @@ def users_create(name, role, department, password, display_name) -> None:
             department=department,
             password=password,
             display_name=display_name,
+            email=email,
         )
         click.echo(f"created {user.username} ({user.role})")
 

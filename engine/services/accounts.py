@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 
 from argon2 import PasswordHasher
@@ -76,6 +77,7 @@ def create_user(
     department: str | None = None,
     password: str | None = None,
     display_name: str | None = None,
+    email: str | None = None,
 ) -> User:
     if role not in ROLES:
         raise InvalidData(f"unknown role {role!r}; roles: {', '.join(ROLES)}", {"role": "unknown"})
@@ -94,6 +96,7 @@ def create_user(
         role=role,
         department_id=department_id,
         password_hash=_hasher.hash(password) if password else None,
+        email=_checked_email(email),
     )
     session.add(user)
     session.flush()
@@ -135,3 +138,27 @@ def user_for_token(session: Session, token: str) -> User | None:
 
 def get_user(session: Session, user_id: int) -> User | None:
     return session.get(User, user_id)
+
+
+EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+def _checked_email(email: str | None) -> str | None:
+    email = (email or "").strip()
+    if not email:
+        return None
+    if len(email) > 200 or not EMAIL_PATTERN.match(email):
+        raise InvalidData(
+            f"not an e-mail address: {email!r}", {"email": "邮箱格式不正确 / not an e-mail address"}
+        )
+    return email
+
+
+def update_alert_preferences(
+    session: Session, user: User, *, email: str | None, daily_digest: bool
+) -> User:
+    """Where the user's escalation mail goes, and whether as one daily digest."""
+    user.email = _checked_email(email)
+    user.daily_digest = daily_digest
+    session.flush()
+    return user

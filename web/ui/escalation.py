@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from flask import redirect, render_template, request, url_for
+from flask import flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import login_required
 
-from engine.errors import Forbidden
-from engine.services import alerts, items
+from engine.errors import Forbidden, InvalidData
+from engine.services import accounts, alerts, items
 from web.db import actor, work
 from web.ui import page_arg, ui
+from web.ui.forms import AlertPreferencesForm
 
 BOARD_ROLES = frozenset({"leader", "president", "admin"})
 
@@ -56,3 +58,29 @@ def supervision_board():
             session, user, items.ItemQuery(overdue=True, status="open", sort="due", per_page=200)
         )
         return render_template("supervision.html", supervised=supervised, overdue=overdue)
+
+
+@ui.route("/profile/alerts", methods=["GET", "POST"])
+@login_required
+def alert_preferences():
+    """Where a user's escalation mail goes, and whether one daily digest replaces it."""
+    form = AlertPreferencesForm()
+    if form.validate_on_submit():
+        try:
+            with work() as session:
+                accounts.update_alert_preferences(
+                    session,
+                    actor(session),
+                    email=form.email.data,
+                    daily_digest=form.daily_digest.data,
+                )
+            flash(_("已保存"), "success")
+            return redirect(url_for("ui.alert_preferences"))
+        except InvalidData as exc:
+            for name, message in (exc.fields or {}).items():
+                getattr(form, name).errors.append(message)
+    with work() as session:
+        user = actor(session)
+        if request.method == "GET":
+            form.email.data, form.daily_digest.data = user.email, user.daily_digest
+        return render_template("alert_preferences.html", form=form), 422 if form.errors else 200

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import DateField, PasswordField, SelectField, StringField, TextAreaField
+from wtforms import (
+    BooleanField,
+    DateField,
+    PasswordField,
+    SelectField,
+    StringField,
+    TextAreaField,
+)
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, ValidationError
 
@@ -30,3 +37,8 @@ class RegisterItemForm(FlaskForm):
     def validate_received_at(self, field: DateField) -> None:
         if field.data and field.data > clock.local_now().date():
             raise ValidationError(_l("收件日期不能晚于今天"))
+
+
+class AlertPreferencesForm(FlaskForm):
+    email = StringField(_l("邮箱"), validators=[Length(max=200)])
+    daily_digest = BooleanField(_l("每天汇总一封提醒邮件（而非逐条发送）"))
