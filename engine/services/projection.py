@@ -61,6 +61,7 @@ def sync(session: Session, item: Item, instance: ProcessInstance, workflow: Bpmn
             bpmn_id=info.bpmn_id,
             title=info.title,
             form=info.form,
+            # Lint refuses lanes that name no role; any such older task falls to admins.
             role=info.role or "admin",
             department_id=department_id,
             created_at=now,
