@@ -384,3 +384,31 @@ class OutboxMail(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     sent_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class Attachment(Base):
+    """A file kept with an item (and optionally one of its steps).
+
+    The bytes live outside the database, content-addressed by SHA-256 under the
+    attachments folder (`storage_key` is `ab/abcdef…`); the digest is checked again
+    before every download. `kind` is `file` for uploads, `reply_letter` for generated
+    答复函 (which also record the SHA-256 of the template they were made from).
+    """
+
+    __tablename__ = "attachments"
+    __table_args__ = (Index("ix_attachments_item", "item_id", "id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    court_id: Mapped[int] = mapped_column(ForeignKey("courts.id"))
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id"))
+    task_id: Mapped[int | None] = mapped_column(ForeignKey("tasks.id"))
+    kind: Mapped[str] = mapped_column(String(20), default="file")
+    filename: Mapped[str] = mapped_column(String(255))
+    content_type: Mapped[str] = mapped_column(String(100))
+    size: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    storage_key: Mapped[str] = mapped_column(String(100))
+    template_sha256: Mapped[str | None] = mapped_column(String(64))
+    uploaded_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
+    uploaded_by: Mapped[User] = relationship(lazy="joined")
+    task: Mapped[Task | None] = relationship(lazy="joined")

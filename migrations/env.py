@@ -3,6 +3,7 @@
 from alembic import context
 
 from engine.models import Base
+from engine.services.search import include_name
 
 config = context.config
 connection = config.attributes.get("connection")
@@ -14,6 +15,7 @@ def run() -> None:
         target_metadata=Base.metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        include_name=include_name,  # search objects built by hand in 0008
     )
     with context.begin_transaction():
         context.run_migrations()

@@ -37,6 +37,12 @@ USERS = {
 }
 
 
+@pytest.fixture(autouse=True)
+def _attachments_in_tmp(tmp_path, monkeypatch) -> None:
+    """Uploaded files and generated letters never land in the checkout's instance/."""
+    monkeypatch.setenv("LIAISON_ATTACHMENTS_DIR", str(tmp_path / "attachments"))
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _cheap_password_hashing() -> None:
     accounts.use_password_hasher(PasswordHasher.from_parameters(profiles.CHEAPEST))

@@ -226,7 +226,9 @@ def _walk_suggestion(desk: Desk) -> None:
     timeline = page.get_by_test_id("timeline")
     for text in (opinion, rejection, "同意。", "材料齐全，归档。"):
         expect(timeline).to_contain_text(text)
-    expect(timeline.locator("li")).to_have_count(10)
+    expect(timeline.locator("li")).to_have_count(11)  # with the reply letter generated
+    letters = page.locator('[data-testid="attachments"] tr[data-kind="reply_letter"]')
+    expect(letters).to_have_count(1)
     diagram = page.locator('#diagram[data-rendered="true"]')
     expect(diagram).to_be_visible()
     expect(diagram.locator("svg").first).to_be_visible()

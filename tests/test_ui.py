@@ -344,8 +344,8 @@ def test_completed_flow_shows_timeline_and_archive_number(browser, factory):
     assert 'data-status="filed"' in page
     assert 'data-testid="open-tasks"' not in page
     timeline = page.split('data-testid="timeline"', 1)[1].split("</ol>", 1)[0]
-    # registered + 7 completions + filed
-    assert timeline.count('<li class="list-group-item">') == 9
+    # registered + 7 completions + the reply letter generated + filed
+    assert timeline.count('<li class="list-group-item">') == 10
     assert "请补充具体措施" in timeline and archive.group(1) in timeline
     assert timeline.index("登记") < timeline.index("请补充具体措施") < timeline.index("归档")
     assert 'data-done="' in page and "leader_approve" in page

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from engine import clock
@@ -21,6 +21,7 @@ from engine.models import (
     User,
 )
 from engine.services import audit, projection
+from engine.services import search as item_search
 from engine.services.numbering import next_number
 from engine.services.process_models import current_model, specs_of
 from engine.services.scheduling import calendar
@@ -209,17 +210,18 @@ def search(session: Session, actor: User, query: ItemQuery) -> tuple[list[Item],
         conditions.append(Item.supervised.is_(query.supervised) & (Item.status == "open"))
     if query.sort not in ITEM_SORTS:
         raise InvalidData(f"sort must be one of {', '.join(ITEM_SORTS)}", {"sort": "unknown"})
-    if query.q:
-        pattern = f"%{query.q.strip()}%"
-        conditions.append(
-            or_(Item.number.ilike(pattern), Item.title.ilike(pattern), Item.content.ilike(pattern))
-        )
+    ranking = []
+    if item_search.normalize(query.q):
+        conditions.append(item_search.matches(session, query.q))
+        ranking.append(item_search.exact_number_first(query.q))  # then as sorted below
     total = session.scalar(select(func.count()).select_from(Item).where(*conditions)) or 0
     rows = session.scalars(
         select(Item)
         .where(*conditions)
         .order_by(
-            *([Item.due_at.is_(None), Item.due_at] if query.sort == "due" else []), Item.id.desc()
+            *ranking,
+            *([Item.due_at.is_(None), Item.due_at] if query.sort == "due" else []),
+            Item.id.desc(),
         )
         .limit(query.per_page)
         .offset((query.page - 1) * query.per_page)

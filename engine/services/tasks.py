@@ -19,7 +19,7 @@ from engine import clock
 from engine.errors import Conflict, Forbidden, InvalidData, NotFound
 from engine.forms import resolve_schema, validate
 from engine.models import Item, ProcessInstance, Task, User
-from engine.services import audit, projection
+from engine.services import audit, projection, reply_letters
 from engine.services.accounts import department_by_name, department_names
 from engine.services.process_models import specs_of
 from engine.services.scheduling import calendar, schedule_item
@@ -233,6 +233,7 @@ def complete(session: Session, actor: User, task_id: int, data: Any) -> Item:
         comment=comment,
         data=cleaned,
     )
+    reply_letters.on_completed(session, item, task, cleaned, actor)
     if item.status == "filed":
         audit.record(session, item, actor, "filed", comment=item.archive_number)
     session.flush()

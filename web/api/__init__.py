@@ -275,5 +275,6 @@ def read_all_alerts():
         return jsonify({"marked": alerts.mark_read(session, actor(session))})
 
 
+from web.api import attachments as _attachments  # noqa: E402, F401 - files and reply letters
 from web.api import deputies as _deputies  # noqa: E402, F401 - registers /deputies routes
 from web.api import designer as _designer  # noqa: E402, F401 - registers /designer routes

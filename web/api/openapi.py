@@ -348,6 +348,8 @@ def openapi_document() -> dict[str, Any]:
     document["components"]["schemas"].update(_designer_schemas())
     document["paths"].update(_deputy_paths())
     document["components"]["schemas"].update(_deputy_schemas())
+    document["paths"].update(_attachment_paths())
+    document["components"]["schemas"].update(_attachment_schemas())
     return document
 
 
@@ -829,5 +831,145 @@ def _deputy_paths() -> dict[str, Any]:
                     **_errors(400, 401, 403, 409, 413, 422),
                 },
             }
+        },
+    }
+
+
+# --- attachments and the reply letter -------------------------------------------------------
+
+_ATTACHMENT_ID = {
+    "name": "attachment_id",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "integer"},
+}
+_DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+
+
+def _multipart_file(description: str, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    properties = {"file": {"type": "string", "format": "binary", "description": description}}
+    return {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {**properties, **(extra or {})},
+                }
+            }
+        },
+    }
+
+
+def _attachment_schemas() -> dict[str, Any]:
+    attachment = {
+        "type": "object",
+        "required": ["id", "item_id", "kind", "filename", "content_type", "size", "sha256"],
+        "properties": {
+            "id": {"type": "integer"},
+            "item_id": {"type": "integer"},
+            "task_id": {"type": ["integer", "null"], "description": "the step it belongs to"},
+            "task": {**_STRING_OR_NULL, "description": "the step's title"},
+            "kind": {
+                "type": "string",
+                "enum": ["file", "reply_letter"],
+                "description": "`reply_letter`: a generated 答复函",
+            },
+            "filename": {"type": "string", "description": "original name, sanitised"},
+            "content_type": {"type": "string", "description": "sniffed from the content"},
+            "size": {"type": "integer"},
+            "sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+            "uploaded_by": {"type": "string"},
+            "created_at": {"type": "string", "format": "date-time"},
+        },
+    }
+    return {"Attachment": attachment}
+
+
+def _attachment_paths() -> dict[str, Any]:
+    binary = {"description": "the file", "content": {"application/octet-stream": {}}}
+    return {
+        "/items/{item_id}/attachments": {
+            "get": {
+                "summary": "The item's attachments, oldest first (404 for an item the caller "
+                "may not see)",
+                "parameters": [_ITEM_ID],
+                "responses": {
+                    "200": _json(
+                        {
+                            "type": "object",
+                            "properties": {"items": {"type": "array", "items": _ref("Attachment")}},
+                        },
+                        "the attachments",
+                    ),
+                    **_errors(401, 404),
+                },
+            },
+            "post": {
+                "summary": "Upload a file to the item, or to one of its steps (`task_id`). "
+                "Anyone who may see the item. Allowed: .pdf .docx .xlsx .doc .xls .jpg .png "
+                ".txt (UTF-8), judged by content, not by Content-Type; a name whose extension "
+                "disagrees with the content is 422. At most 20 MiB (413). A filed item accepts "
+                "no uploads (409).",
+                "parameters": [_ITEM_ID],
+                "requestBody": _multipart_file(
+                    "the file; its name is kept (sanitised) for downloads",
+                    {"task_id": {"type": "integer", "description": "a step of this item"}},
+                ),
+                "responses": {
+                    "201": _json(_ref("Attachment"), "the stored attachment"),
+                    **_errors(400, 401, 404, 409, 413, 422),
+                },
+            },
+        },
+        "/items/{item_id}/attachments/{attachment_id}": {
+            "get": {
+                "summary": "Download the file (Content-Disposition: attachment with the "
+                "original name, RFC 5987 for non-ASCII). Its SHA-256 is checked first: a "
+                "stored file that no longer matches is refused with 409.",
+                "parameters": [_ITEM_ID, _ATTACHMENT_ID],
+                "responses": {"200": binary, **_errors(401, 404, 409)},
+            }
+        },
+        "/items/{item_id}/reply-letter": {
+            "post": {
+                "summary": "Regenerate the reply letter (答复函) from the current template "
+                "(registrar and admin; open items whose letter used another template, else "
+                "409). The reply's own date and text are used; the older letter is kept.",
+                "parameters": [_ITEM_ID],
+                "responses": {
+                    "201": _json(_ref("Attachment"), "the new letter"),
+                    **_errors(401, 403, 404, 409),
+                },
+            }
+        },
+        "/reply-template": {
+            "get": {
+                "summary": "Download the court's current reply-letter template (admin)",
+                "responses": {
+                    "200": {"description": "the template", "content": {_DOCX: {}}},
+                    **_errors(401, 403),
+                },
+            },
+            "put": {
+                "summary": "Replace the reply-letter template (admin). It must be a .docx "
+                "holding {{reply}}; other placeholders: {{court}} {{number}} {{title}} "
+                "{{deputies}} {{reply_class}} {{date}} (unknown ones are 422). At most 5 MiB.",
+                "requestBody": _multipart_file("the .docx template"),
+                "responses": {
+                    "200": _json(
+                        {
+                            "type": "object",
+                            "properties": {
+                                "sha256": {"type": "string"},
+                                "size": {"type": "integer"},
+                            },
+                        },
+                        "the installed template",
+                    ),
+                    **_errors(400, 401, 403, 413, 422),
+                },
+            },
         },
     }

@@ -42,6 +42,9 @@ def _labels() -> dict:
         "escalated_2": _("超期提醒部门负责人"),
         "escalated_3": _("列入督办"),
         "timer_fired": _("定时事件"),
+        "attachment_added": _("上传附件"),
+        "reply_letter_generated": _("生成答复函"),
+        "migrated": _("迁移到新流程版本"),
     }
     return {
         "role_labels": ROLE_LABELS,
@@ -250,4 +253,5 @@ def set_language(code: str):
 
 # Route modules register on the blueprint above.
 from web.ui import admin, designer, escalation  # noqa: E402, F401
+from web.ui import attachments as _attachments  # noqa: E402, F401 - files and reply letters
 from web.ui import deputies as _deputies  # noqa: E402, F401 - registry pages
