@@ -6,7 +6,7 @@ from flask import Flask, abort, request
 
 from engine.config import Settings
 from engine.db import make_engine, make_session_factory
-from web import auth, i18n
+from web import auth, i18n, uploads
 from web.api import NUL_MESSAGE, api, error_response
 from web.extensions import csrf, login_manager
 from web.ui import ui
@@ -40,6 +40,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(api)
     app.register_blueprint(ui)
     app.before_request(_refuse_nul_characters)
+    uploads.init_app(app)  # puts its hook first, ahead of CSRF and the NUL check
     return app
 
 

@@ -15,30 +15,13 @@ from web.api import ID, api, error_response
 from web.api.serializers import iso
 from web.db import actor, work
 from web.ui.attachments import attachment_response
-
-UPLOAD_LIMITS = {
-    "api.upload_item_attachment": attachments.MAX_BYTES + 64 * 1024,
-    "api.replace_reply_template": reply_letters.MAX_TEMPLATE_BYTES + 64 * 1024,
-}
-
-
-def _allow_uploads() -> None:
-    """Lift the request size limit for the upload endpoints to their own limits."""
-    limit = UPLOAD_LIMITS.get(request.endpoint or "")
-    if limit is not None:
-        request.max_content_length = limit
-
-
-@api.record_once
-def _install_upload_limit(state) -> None:
-    # First of the app's before-request hooks, ahead of any that read the body.
-    state.app.before_request_funcs.setdefault(None, []).insert(0, _allow_uploads)
+from web.uploads import is_upload_endpoint, upload_limit
 
 
 @api.errorhandler(413)
 def _too_large(exc: HTTPException):
     """A body past the request limit; on the upload endpoints the culprit is `file`."""
-    fields = {"file": "too large"} if request.endpoint in UPLOAD_LIMITS else None
+    fields = {"file": "too large"} if is_upload_endpoint() else None
     return error_response("too_large", exc.description, 413, fields)
 
 
@@ -79,6 +62,7 @@ def list_item_attachments(item_id: int):
 
 
 @api.post(f"/items/<{ID}:item_id>/attachments")
+@upload_limit(attachments.MAX_BYTES)
 def upload_item_attachment(item_id: int):
     filename, upload = _file_upload(attachments.MAX_BYTES)
     raw_task = request.form.get("task_id") or None
@@ -125,6 +109,7 @@ def get_reply_template():
 
 
 @api.put("/reply-template")
+@upload_limit(reply_letters.MAX_TEMPLATE_BYTES)
 def replace_reply_template():
     _filename, upload = _file_upload(reply_letters.MAX_TEMPLATE_BYTES)
     data = upload.read(reply_letters.MAX_TEMPLATE_BYTES + 1)

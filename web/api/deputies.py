@@ -12,21 +12,7 @@ from engine.services import deputies
 from web.api import ID, MAX_PER_PAGE, api, bool_arg, int_arg
 from web.api.serializers import item_summary_json, page_json
 from web.db import actor, work
-
-# Multipart overhead on top of the file itself; the app-wide request limit is smaller.
-UPLOAD_REQUEST_LIMIT = deputies.MAX_IMPORT_BYTES + 64 * 1024
-
-
-def _allow_registry_uploads() -> None:
-    """Lift the request size limit for the import to the import's own limit."""
-    if request.endpoint == "api.import_deputies":
-        request.max_content_length = UPLOAD_REQUEST_LIMIT
-
-
-@api.record_once
-def _install_upload_limit(state) -> None:
-    # First of the app's before-request hooks, ahead of any that read the body.
-    state.app.before_request_funcs.setdefault(None, []).insert(0, _allow_registry_uploads)
+from web.uploads import upload_limit
 
 
 def deputy_json(deputy: Deputy) -> dict[str, Any]:
@@ -84,6 +70,7 @@ def get_deputy(deputy_id: int):
 
 
 @api.post("/deputies/import")
+@upload_limit(deputies.MAX_IMPORT_BYTES)
 def import_deputies():
     upload = request.files.get("file")
     if upload is None or not upload.filename:

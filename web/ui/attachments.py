@@ -15,26 +15,7 @@ from engine.models import Attachment, Item
 from engine.services import attachments, items, reply_letters, tasks
 from web.db import actor, work
 from web.ui import ui
-
-# Multipart overhead on top of the file itself; the app-wide request limit is smaller.
-UPLOAD_LIMITS = {
-    "ui.upload_attachment": attachments.MAX_BYTES + 64 * 1024,
-    "ui.reply_template_page": reply_letters.MAX_TEMPLATE_BYTES + 64 * 1024,
-}
-
-
-def _allow_uploads() -> None:
-    """Lift the request size limit for the upload endpoints to their own limits."""
-    limit = UPLOAD_LIMITS.get(request.endpoint or "")
-    if limit is not None and request.method == "POST":
-        request.max_content_length = limit
-
-
-@ui.record_once
-def _install_upload_limit(state) -> None:
-    # First of the app's before-request hooks: CSRF protection and the NUL check read
-    # the form (and so enforce MAX_CONTENT_LENGTH) before any blueprint hook runs.
-    state.app.before_request_funcs.setdefault(None, []).insert(0, _allow_uploads)
+from web.uploads import upload_limit
 
 
 @ui.app_template_global()
@@ -91,6 +72,7 @@ def _task_arg() -> int | None:
 
 
 @ui.post("/items/<int:item_id>/attachments")
+@upload_limit(attachments.MAX_BYTES)
 @login_required
 def upload_attachment(item_id: int):
     task_id = None
@@ -188,6 +170,7 @@ def _require_admin(session) -> None:
 
 
 @ui.route("/admin/reply-template", methods=["GET", "POST"])
+@upload_limit(reply_letters.MAX_TEMPLATE_BYTES)
 @login_required
 def reply_template_page():
     error = None

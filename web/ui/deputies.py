@@ -16,24 +16,9 @@ from engine.errors import DomainError, Forbidden, InvalidData
 from engine.services import deputies
 from web.db import actor, work
 from web.ui import page_arg, ui
+from web.uploads import upload_limit
 
-IMPORT_ENDPOINT = "ui.deputies_import"
-# Multipart overhead on top of the file itself; the app-wide request limit is smaller.
-UPLOAD_REQUEST_LIMIT = deputies.MAX_IMPORT_BYTES + 64 * 1024
 PER_PAGE = 50
-
-
-def _allow_registry_uploads() -> None:
-    """Lift the request size limit for the import upload to the import's own limit."""
-    if request.endpoint == IMPORT_ENDPOINT:
-        request.max_content_length = UPLOAD_REQUEST_LIMIT
-
-
-@ui.record_once
-def _install_upload_limit(state) -> None:
-    # First of the app's before-request hooks: CSRF protection and the NUL check read
-    # the form (and so enforce MAX_CONTENT_LENGTH) before any blueprint hook runs.
-    state.app.before_request_funcs.setdefault(None, []).insert(0, _allow_registry_uploads)
 
 
 class DeputyForm(FlaskForm):
@@ -192,6 +177,7 @@ def _edit(deputy_id: int | None):
 
 
 @ui.route("/deputies/import", methods=["GET", "POST"])
+@upload_limit(deputies.MAX_IMPORT_BYTES)
 @login_required
 def deputies_import():
     with work() as session:
