@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 from engine.config import instance_dir
 from engine.errors import Conflict, InvalidData, NotFound, TooLarge
 from engine.models import Attachment, Item, Task, User
-from engine.services import audit
+from engine.services import audit, items
 from engine.services.visibility import visible_items
 
 MAX_BYTES = 20 * 1024 * 1024
@@ -235,7 +235,7 @@ def add(
     task_id: int | None = None,
 ) -> Attachment:
     """Upload a file to an item the actor may see (or to one of its steps)."""
-    item = _visible_item(session, actor, item_id)
+    item = items.get(session, actor, item_id)
     _require_open_item(item)
     task = _task_of(session, item, task_id)
     name = sanitise_filename(filename)
@@ -293,13 +293,6 @@ def record(
     return attachment
 
 
-def _visible_item(session: Session, actor: User, item_id: int) -> Item:
-    item = session.scalar(select(Item).where(Item.id == item_id, visible_items(actor)))
-    if item is None:
-        raise NotFound(f"item {item_id} not found")
-    return item
-
-
 def _task_of(session: Session, item: Item, task_id: int | None) -> Task | None:
     if task_id is None:
         return None
@@ -316,7 +309,7 @@ def _task_of(session: Session, item: Item, task_id: int | None) -> Task | None:
 
 def for_item(session: Session, actor: User, item_id: int) -> list[Attachment]:
     """The item's attachments, oldest first (404 for an item the actor may not see)."""
-    item = _visible_item(session, actor, item_id)
+    item = items.get(session, actor, item_id)
     return list_of(session, item)
 
 

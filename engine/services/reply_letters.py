@@ -34,7 +34,7 @@ from engine import clock
 from engine.config import WORKFLOWS_DIR
 from engine.errors import Conflict, Forbidden, InvalidData, TooLarge
 from engine.models import Attachment, AuditEvent, Court, Item, Task, User
-from engine.services import attachments, audit
+from engine.services import attachments, audit, items
 
 SHIPPED_TEMPLATE = WORKFLOWS_DIR / "templates" / "reply_letter.docx"
 MAX_TEMPLATE_BYTES = 5 * 1024 * 1024
@@ -335,7 +335,7 @@ def regenerate(session: Session, actor: User, item_id: int) -> Attachment:
 
     The letter keeps the reply's own date; the earlier letter stays with the item.
     """
-    item = attachments._visible_item(session, actor, item_id)
+    item = items.get(session, actor, item_id)
     if actor.role not in REGENERATING_ROLES:
         raise Forbidden("只有联络员可以重新生成答复函 / registrars only")
     if item.status == "filed":
