@@ -21,6 +21,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -39,6 +41,22 @@ VIEWPORT = {"width": 1400, "height": 900}
 SCREENSHOTS = os.environ.get("LIAISON_SCREENSHOTS") == "1"
 DOCS = ROOT / "docs"
 STARTUP_TIMEOUT = 60.0
+
+# Skipped on a developer machine without Chromium; in CI (.ci/run installs it) a missing
+# browser fails the test instead of silently skipping it.
+needs_chromium = pytest.mark.skipif(
+    not CHROMIUM.exists() and not os.environ.get("CI"),
+    reason=f"browser test needs Debian's Chromium at {CHROMIUM} (apt-get install chromium)",
+)
+
+
+@pytest.fixture
+def server(tmp_path) -> Iterator[LiveServer]:
+    """A live `liaison demo` + `liaison serve` in a temporary instance folder."""
+    with live_server(tmp_path / "instance") as running:
+        yield running
+
+
 PR_SET_PDEATHSIG = 1
 
 

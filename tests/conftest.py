@@ -21,6 +21,8 @@ from engine.models import Base, User
 from engine.services import accounts
 from engine.workflow.specs import forget_cached_specs
 
+pytest_plugins = ["tests.browser_support"]  # the live `server` fixture for browser tests
+
 COURT = "测试人民法院"
 PASSWORD = "secret-pass-1"
 DEPARTMENTS = ["办公室", "民一庭", "刑一庭"]

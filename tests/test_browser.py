@@ -14,7 +14,6 @@ docs/screenshot-inbox.png for the README.
 
 from __future__ import annotations
 
-import os
 import re
 import sys
 from collections.abc import Iterator
@@ -24,31 +23,18 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from tests.browser_support import (
-    CHROMIUM,
     DEMO_PASSWORD,
     DOCS,
     SCREENSHOTS,
-    LiveServer,
     WatchedTab,
     chromium_page,
-    live_server,
+    needs_chromium,
 )
 
-# Skipped on a developer machine without Chromium; in CI (.ci/run installs it) a missing
-# browser fails the test instead of silently skipping it.
-pytestmark = pytest.mark.skipif(
-    not CHROMIUM.exists() and not os.environ.get("CI"),
-    reason=f"browser test needs Debian's Chromium at {CHROMIUM} (apt-get install chromium)",
-)
+pytestmark = needs_chromium
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
 expect = sync_api.expect
-
-
-@pytest.fixture
-def server(tmp_path) -> Iterator[LiveServer]:
-    with live_server(tmp_path / "instance") as running:
-        yield running
 
 
 @pytest.fixture

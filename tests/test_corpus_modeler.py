@@ -7,29 +7,19 @@ browser to look at it and fix it.
 
 from __future__ import annotations
 
-import os
 import re
-from collections.abc import Iterator
 
 import pytest
 
 from tests.browser_support import (
-    CHROMIUM,
     DEMO_PASSWORD,
-    LiveServer,
     WatchedTab,
     chromium_page,
-    live_server,
+    needs_chromium,
 )
 from tests.test_corpus import CORPUS, FILES
 
-pytestmark = [
-    pytest.mark.skipif(not FILES, reason=f"no BPMN corpus at {CORPUS}"),
-    pytest.mark.skipif(
-        not CHROMIUM.exists() and not os.environ.get("CI"),
-        reason=f"browser test needs Debian's Chromium at {CHROMIUM} (apt-get install chromium)",
-    ),
-]
+pytestmark = [pytest.mark.skipif(not FILES, reason=f"no BPMN corpus at {CORPUS}"), needs_chromium]
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
 
 # Runs in the designer page, whose window.BpmnJS is the modeler bundle: import each file
@@ -56,12 +46,6 @@ async (files) => {
   return results;
 }
 """
-
-
-@pytest.fixture
-def server(tmp_path) -> Iterator[LiveServer]:
-    with live_server(tmp_path / "instance") as running:
-        yield running
 
 
 def test_every_corpus_file_opens_in_the_modeler(server, capsys):

@@ -16,7 +16,6 @@ also writes docs/screenshot-designer.png for the README.
 from __future__ import annotations
 
 import json
-import os
 import re
 import sys
 import xml.etree.ElementTree as ET
@@ -26,22 +25,15 @@ from urllib.parse import quote
 import pytest
 
 from tests.browser_support import (
-    CHROMIUM,
     DEMO_PASSWORD,
     DOCS,
     SCREENSHOTS,
-    LiveServer,
     WatchedTab,
     chromium_page,
-    live_server,
+    needs_chromium,
 )
 
-# Skipped on a developer machine without Chromium; in CI (.ci/run installs it) a missing
-# browser fails the test instead of silently skipping it.
-pytestmark = pytest.mark.skipif(
-    not CHROMIUM.exists() and not os.environ.get("CI"),
-    reason=f"browser test needs Debian's Chromium at {CHROMIUM} (apt-get install chromium)",
-)
+pytestmark = needs_chromium
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
 expect = sync_api.expect
@@ -58,12 +50,6 @@ XXE = """<?xml version="1.0" encoding="UTF-8"?>
   </bpmn:process>
 </bpmn:definitions>
 """
-
-
-@pytest.fixture
-def server(tmp_path) -> Iterator[LiveServer]:
-    with live_server(tmp_path / "instance") as running:
-        yield running
 
 
 @pytest.fixture
