@@ -174,3 +174,15 @@ def test_duration_timer_counts_from_the_application_clock(factory, people, hour)
     assert run_sweep(factory, None).timers_fired == 1
     assert run_sweep(factory, None).timers_fired == 0
     assert set(open_tasks(factory, item_id)) == {"draft", "supervise"}
+
+
+def test_a_timer_date_without_a_zone_is_business_time(factory, people):
+    """`2026-10-09T09:00:00` in a diagram means 09:00 in Beijing, whatever the server's zone."""
+    literal = '"2026-10-09T09:00:00"'
+    deploy_letter(
+        factory,
+        f'<bpmn:timeDate xsi:type="bpmn:tFormalExpression">{literal}</bpmn:timeDate>',
+    )
+    item_id = assigned_letter(factory, people)
+    (row,) = timer_rows(factory, item_id)
+    assert row.due_at == datetime(2026, 10, 9, 9, 0, tzinfo=BEIJING)

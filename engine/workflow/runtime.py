@@ -39,6 +39,8 @@ class _ClockDateTime(datetime):
 
 
 spiff_timer.datetime = _ClockDateTime
+# A timer date written without a zone means business time, not the server's zone.
+spiff_timer.LOCALTZ = clock.business_timezone()
 
 
 class WorkflowRunError(RuntimeError):
