@@ -210,3 +210,18 @@ class WatchedTab:
     def _check_response(self, response) -> None:
         if response.status >= 500:
             self.problems.append(f"{response.status} {response.request.method} {response.url}")
+
+    @contextmanager
+    def reporting_failures(self, server: LiveServer, tmp_path: Path) -> Iterator[None]:
+        """Run a walk; on failure print a screenshot path, browser problems and the server
+        log; on success insist the browser saw no script errors and no 5xx answers."""
+        try:
+            yield
+        except BaseException:
+            shot = tmp_path / "failure.png"
+            self.page.screenshot(path=str(shot), full_page=True)
+            print(f"page at failure: {self.page.url} (screenshot: {shot})", file=sys.stderr)
+            print(f"browser problems: {self.problems}", file=sys.stderr)
+            print(f"--- server log ---\n{server.log()}", file=sys.stderr)
+            raise
+        assert self.problems == []

@@ -15,7 +15,6 @@ docs/screenshot-inbox.png for the README.
 from __future__ import annotations
 
 import re
-import sys
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -82,16 +81,8 @@ class Desk(WatchedTab):
 
 
 def test_suggestion_from_registration_to_filing(server, desk, tmp_path):
-    try:
+    with desk.reporting_failures(server, tmp_path):
         _walk_suggestion(desk)
-    except BaseException:
-        shot = tmp_path / "failure.png"
-        desk.page.screenshot(path=str(shot), full_page=True)
-        print(f"page at failure: {desk.page.url} (screenshot: {shot})", file=sys.stderr)
-        print(f"browser problems: {desk.problems}", file=sys.stderr)
-        print(f"--- server log ---\n{server.log()}", file=sys.stderr)
-        raise
-    assert desk.problems == []
 
 
 def _walk_suggestion(desk: Desk) -> None:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from urllib.parse import quote
@@ -112,16 +111,8 @@ class Desk(WatchedTab):
 
 
 def test_designer_changes_how_new_items_move(server, desk, tmp_path):
-    try:
+    with desk.reporting_failures(server, tmp_path):
         _design_and_deploy(desk)
-    except BaseException:
-        shot = tmp_path / "failure.png"
-        desk.page.screenshot(path=str(shot), full_page=True)
-        print(f"page at failure: {desk.page.url} (screenshot: {shot})", file=sys.stderr)
-        print(f"browser problems: {desk.problems}", file=sys.stderr)
-        print(f"--- server log ---\n{server.log()}", file=sys.stderr)
-        raise
-    assert desk.problems == []
 
 
 def _design_and_deploy(desk: Desk) -> None:
