@@ -213,17 +213,25 @@ def task_page(task_id: int):
         task = tasks.get(session, user, task_id)
         if task.status != "open":
             return redirect(url_for("ui.item_page", item_id=task.item_id))
-        detail = items.detail(session, user, task.item_id)
-        return render_template(
-            "task.html",
-            task=task,
-            schema=tasks.form_schema(session, task),
-            detail=detail,
-            item=detail.item,
-            errors=errors,
-            values=values,
-            user=user,
-        ), 422 if errors else 200
+        return render_task_page(session, user, task, errors=errors, values=values), (
+            422 if errors else 200
+        )
+
+
+def render_task_page(session, user, task, **context) -> str:
+    """The task form beside the item's summary and earlier opinions."""
+    detail = items.detail(session, user, task.item_id)
+    context.setdefault("errors", {})
+    context.setdefault("values", {})
+    return render_template(
+        "task.html",
+        task=task,
+        schema=tasks.form_schema(session, task),
+        detail=detail,
+        item=detail.item,
+        user=user,
+        **context,
+    )
 
 
 @ui.post("/tasks/<int:task_id>/<any(claim, release):action>")

@@ -14,7 +14,7 @@ from engine.errors import Conflict, DomainError, Forbidden, InvalidData, NotFoun
 from engine.models import Attachment, Item
 from engine.services import attachments, items, reply_letters, tasks
 from web.db import actor, work
-from web.ui import ui
+from web.ui import render_task_page, ui
 from web.uploads import upload_limit
 
 
@@ -116,18 +116,7 @@ def _upload_refused(item_id: int, task_id: int | None, exc: DomainError):
             except NotFound:
                 task = None
             if task is not None and task.status == "open" and task.item_id == item_id:
-                detail = items.detail(session, user, item_id)
-                return render_template(
-                    "task.html",
-                    task=task,
-                    schema=tasks.form_schema(session, task),
-                    detail=detail,
-                    item=detail.item,
-                    errors={},
-                    values={},
-                    user=user,
-                    upload_error=message,
-                ), exc.status
+                return render_task_page(session, user, task, upload_error=message), exc.status
         detail = items.detail(session, user, item_id)
         return render_template(
             "item.html", detail=detail, item=detail.item, upload_error=message
