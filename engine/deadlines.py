@@ -102,13 +102,8 @@ def item_schedule(
 ) -> Schedule | None:
     """The item deadline counted from assignment (交办), per kind or its administrator setting."""
     months, working_days = DEFAULT_KIND_LIMITS.get(kind, (None, None))
-    due_soon, supervise_after = DEFAULT_DUE_SOON, DEFAULT_SUPERVISE_AFTER
     if setting is not None:
         months, working_days = setting.limit_months, setting.limit_working_days
-        due_soon, supervise_after = (
-            setting.due_soon_working_days,
-            setting.supervise_after_working_days,
-        )
     start = _local_date(assigned_at)
     if months:
         due_day = calendar.add_months(start, months).day
@@ -116,7 +111,19 @@ def item_schedule(
         due_day = calendar.add_working_days(start, working_days)
     else:
         return None
-    return _schedule(calendar, start, due_day, due_soon, supervise_after)
+    return item_schedule_until(calendar, assigned_at, due_day, setting)
+
+
+def item_schedule_until(
+    calendar: WorkCalendar, start_at: datetime, due_day: date, setting: KindSetting | None
+) -> Schedule:
+    """An item deadline on a given day (an approved extension, a re-handling limit), with the
+    kind's reminder and supervision spacing."""
+    due_soon, supervise_after = DEFAULT_DUE_SOON, DEFAULT_SUPERVISE_AFTER
+    if setting is not None:
+        due_soon = setting.due_soon_working_days
+        supervise_after = setting.supervise_after_working_days
+    return _schedule(calendar, _local_date(start_at), due_day, due_soon, supervise_after)
 
 
 def _int_property(properties: dict[str, str], name: str) -> int | None:

@@ -1,8 +1,10 @@
 """Task forms: JSON Schemas from `workflows/forms/`, validated on the server.
 
-Schemas may carry two product keywords that plain JSON Schema ignores:
-`x-options: "departments"` (the court's departments become the field's enum) and
-`x-widget` / `x-labels` (rendering hints only).
+Schemas may carry product keywords that plain JSON Schema ignores:
+`x-options: "departments"` (the court's departments become the field's enum, or its
+items' enum for an array) and `x-widget` / `x-labels` / `x-hint` (rendering hints only).
+A property's `default` is filled in before validation when the field is absent, so a
+client that sends only the contract's fields gets the form's documented defaults.
 """
 
 from __future__ import annotations
@@ -25,14 +27,25 @@ def resolve_schema(schema: dict[str, Any], options: Mapping[str, list[str]]) -> 
     for field in resolved.get("properties", {}).values():
         source = field.get("x-options")
         if source in options:
-            field["enum"] = list(options[source])
+            target = field.setdefault("items", {}) if field.get("type") == "array" else field
+            target["enum"] = list(options[source])
     return resolved
+
+
+def with_defaults(schema: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
+    """`data` plus the `default` of every absent property (copied, never shared)."""
+    filled = dict(data)
+    for name, field in schema.get("properties", {}).items():
+        if name not in filled and "default" in field:
+            filled[name] = copy.deepcopy(field["default"])
+    return filled
 
 
 def validate(schema: dict[str, Any], data: Any) -> dict[str, Any]:
     """Return `data` if it satisfies `schema`, else raise InvalidData with one message per field."""
     if not isinstance(data, dict):
         raise InvalidData("form data must be a JSON object", {"data": "must be an object"})
+    data = with_defaults(schema, data)
     validator = Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
     fields: dict[str, str] = {}
     for error in sorted(validator.iter_errors(data), key=lambda e: list(e.path)):
@@ -67,6 +80,12 @@ def _message(error, schema: dict[str, Any]) -> str:
         return f"最多 {error.validator_value} 个字 / At most {error.validator_value} characters"
     if kind == "enum":
         return "请从列表中选择 / Choose one of the listed values"
+    if kind == "pattern":
+        hint = schema.get("properties", {}).get(error.path[0] if error.path else "", {})
+        example = hint.get("x-hint") if isinstance(hint, dict) else None
+        return f"格式不对{('，' + example) if example else ''} / Not in the expected format"
+    if kind == "format":
+        return f"格式应为 {error.validator_value} / Must be a valid {error.validator_value}"
     if kind == "type":
         return f"类型应为 {error.validator_value} / Must be of type {error.validator_value}"
     if kind == "additionalProperties":
@@ -82,10 +101,16 @@ def coerce_form_input(schema: dict[str, Any], form: Mapping[str, str]) -> dict[s
     """
     data: dict[str, Any] = {}
     for name, field in schema.get("properties", {}).items():
+        kind = field.get("type")
+        if kind == "array":  # a multi-select or checkboxes: every chosen value
+            chosen = form.getlist(name) if hasattr(form, "getlist") else form.get(name)
+            values = [v.strip() for v in chosen or [] if isinstance(v, str) and v.strip()]
+            if values:
+                data[name] = values
+            continue
         raw = form.get(name)
         if raw is None or raw == "":
             continue
-        kind = field.get("type")
         if kind == "boolean":
             data[name] = {"true": True, "false": False}.get(raw, raw)
         elif kind in ("integer", "number"):

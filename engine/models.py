@@ -156,6 +156,9 @@ class ProcessModel(Base):
     note: Mapped[str | None] = mapped_column(Text)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(default=clock.now)
+    # Shared subprocess versions (common_*) this version calls, fixed when it was saved,
+    # so a running item keeps the exact diagrams it started with.
+    called_ids: Mapped[list[int] | None] = mapped_column(JSON)
 
 
 class ItemDeputy(Base):
@@ -201,8 +204,32 @@ class Item(Base):
     created_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(default=clock.now)
     filed_at: Mapped[datetime | None]
+    # Kind-specific registration facts (案号 and stage of a concern case; the body that
+    # forwarded a petition or sent a supervision letter, and its reference).
+    case_number: Mapped[str | None] = mapped_column(String(80))
+    case_stage: Mapped[str | None] = mapped_column(String(20))
+    source_org: Mapped[str | None] = mapped_column(String(200))
+    source_reference: Mapped[str | None] = mapped_column(String(100))
+    routed_at: Mapped[datetime | None]  # last (re)routing to a department: send-back limit
+    round: Mapped[int] = mapped_column(Integer, default=1)  # 2+ after 不满意 re-handling
+    meeting_waived: Mapped[bool] = mapped_column(Boolean, default=False)
+    replied_at: Mapped[datetime | None]
+    reply_class: Mapped[str | None] = mapped_column(String(1))
     department: Mapped[Department | None] = relationship(lazy="joined")
     deputies: Mapped[list[Deputy]] = relationship(secondary="item_deputies")
+    co_departments: Mapped[list[Department]] = relationship(
+        secondary="item_co_departments", order_by="Department.name"
+    )
+
+
+class ItemCoDepartment(Base):
+    """A co-handling unit (协办部门) of an item; the item's `department` is the lead."""
+
+    __tablename__ = "item_co_departments"
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id"), primary_key=True)
+    department_id: Mapped[int] = mapped_column(
+        ForeignKey("departments.id"), primary_key=True, index=True
+    )
 
 
 class ProcessInstance(Base):
@@ -297,6 +324,7 @@ class AuditEvent(Base):
     task_title: Mapped[str | None] = mapped_column(String(200))
     comment: Mapped[str | None] = mapped_column(Text)
     data: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    task_id: Mapped[int | None] = mapped_column(ForeignKey("tasks.id"))
     actor: Mapped[User | None] = relationship(lazy="joined")
 
 
@@ -332,6 +360,8 @@ class KindSetting(Base):
     limit_working_days: Mapped[int | None] = mapped_column(Integer)
     due_soon_working_days: Mapped[int] = mapped_column(Integer, default=3)
     supervise_after_working_days: Mapped[int] = mapped_column(Integer, default=2)
+    rehandle_months: Mapped[int | None] = mapped_column(Integer)  # None: the default (1)
+    meeting_required: Mapped[bool | None] = mapped_column(Boolean)  # None: kind's default
 
 
 class Escalation(Base):
@@ -412,3 +442,68 @@ class Attachment(Base):
     created_at: Mapped[datetime] = mapped_column(default=clock.now)
     uploaded_by: Mapped[User] = relationship(lazy="joined")
     task: Mapped[Task | None] = relationship(lazy="joined")
+
+
+class Extension(Base):
+    """延期: a handling department's request to move an item's deadline, and its decision."""
+
+    __tablename__ = "extensions"
+    __table_args__ = (
+        Index("ix_extensions_item", "item_id", "id"),
+        Index("ix_extensions_pending", "court_id", "status", "id"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    court_id: Mapped[int] = mapped_column(ForeignKey("courts.id"))
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id"))
+    reason: Mapped[str] = mapped_column(Text)
+    requested_due_on: Mapped[date]
+    previous_due_at: Mapped[datetime | None]
+    status: Mapped[str] = mapped_column(String(20), default="pending")  # approved / refused
+    requested_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
+    decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    decided_at: Mapped[datetime | None]
+    decision_comment: Mapped[str | None] = mapped_column(Text)
+    item: Mapped[Item] = relationship(lazy="joined")
+    requested_by: Mapped[User] = relationship(foreign_keys=[requested_by_id], lazy="joined")
+    decided_by: Mapped[User | None] = relationship(foreign_keys=[decided_by_id], lazy="joined")
+
+
+class Meeting(Base):
+    """见面/沟通: a contact with the item's deputies before the reply (counted for 见面率)."""
+
+    __tablename__ = "meetings"
+    __table_args__ = (Index("ix_meetings_item", "item_id", "id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    court_id: Mapped[int] = mapped_column(ForeignKey("courts.id"))
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id"))
+    deputy_id: Mapped[int | None] = mapped_column(ForeignKey("deputies.id"))  # None: all
+    met_on: Mapped[date]
+    method: Mapped[str] = mapped_column(String(20))  # in_person / phone / video / forum
+    notes: Mapped[str] = mapped_column(Text)
+    round: Mapped[int] = mapped_column(Integer, default=1)
+    recorded_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
+    deputy: Mapped[Deputy | None] = relationship(lazy="joined")
+    recorded_by: Mapped[User] = relationship(lazy="joined")
+
+
+class Rating(Base):
+    """A deputy's verdict on one round's answer: through a signed link or recorded from paper."""
+
+    __tablename__ = "ratings"
+    __table_args__ = (
+        UniqueConstraint("item_id", "deputy_id", "round", name="uq_ratings_item_deputy_round"),
+        Index("ix_ratings_court", "court_id", "created_at"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    court_id: Mapped[int] = mapped_column(ForeignKey("courts.id"))
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id"))
+    deputy_id: Mapped[int] = mapped_column(ForeignKey("deputies.id"))
+    round: Mapped[int] = mapped_column(Integer)
+    rating: Mapped[str] = mapped_column(String(30))  # satisfied / basically_satisfied / unsatisfied
+    comment: Mapped[str | None] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(String(10))  # link / paper
+    recorded_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
+    deputy: Mapped[Deputy] = relationship(lazy="joined")

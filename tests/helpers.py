@@ -6,7 +6,7 @@ from sqlalchemy import select
 
 from engine.db import unit_of_work
 from engine.models import Item, Task
-from engine.services import items, tasks
+from engine.services import items, meetings, tasks
 
 STEP_DATA = {
     "register": {"department": "民一庭", "opinion": "请民一庭办理"},
@@ -34,6 +34,12 @@ def open_task(factory, item_id: int) -> Task:
 
 
 def complete(factory, user, item_id: int, step: str) -> Item:
+    """Complete the item's open step; a suggestion's reply first records the required meeting."""
     task = open_task(factory, item_id)
     with unit_of_work(factory) as session:
+        if step == "reply" and not meetings.has_met(session, session.get(Item, item_id)):
+            meetings.record(session, user, item_id, MET_ON, "phone", "电话沟通办理情况")
         return tasks.complete(session, user, task.id, STEP_DATA[step])
+
+
+MET_ON = "2026-01-05"

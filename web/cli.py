@@ -255,13 +255,18 @@ def workflows_validate(files: tuple[Path, ...]) -> None:
     from engine.workflow.lint import lint_bpmn
 
     forms = process_models.shipped_forms()
+    # Shared subprocesses: the shipped ones, overridden by any given on the command line.
+    library = process_models.shipped_library()
+    for path in files:
+        if path.exists() and path.stem.startswith("common_"):
+            library[path.stem] = path.read_text(encoding="utf-8", errors="replace")
     failed = False
     for path in files:
         if not path.exists():
             click.echo(f"{path}: file not found")
             failed = True
             continue
-        problems = lint_bpmn(path.read_bytes(), forms, path.name)
+        problems = lint_bpmn(path.read_bytes(), forms, path.name, library)
         if problems:
             failed = True
             click.echo(f"{path}: {len(problems)} problem(s)")

@@ -19,6 +19,7 @@ from engine.designer.versions import get_version
 from engine.errors import InvalidData
 from engine.forms import resolve_schema, validate
 from engine.models import User
+from engine.services import process_models
 from engine.services.accounts import department_names
 from engine.services.process_models import specs_of
 from engine.services.scheduling import calendar
@@ -80,7 +81,8 @@ def dry_run(session: Session, actor: User, version_id: int, steps: list[Step]) -
     try:
         specs = specs_of(model)
     except SpecError:
-        problems = check_bpmn(model.bpmn_xml, model.forms).problems
+        library = process_models.library_of(session, model)
+        problems = check_bpmn(model.bpmn_xml, model.forms, library=library).problems
         fields: dict[str, str] = {}
         for problem in problems:
             name = problem.element_id or "bpmn"

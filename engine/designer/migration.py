@@ -36,7 +36,7 @@ from engine.designer.versions import get_version
 from engine.errors import Conflict, InvalidData
 from engine.models import Item, ProcessInstance, ProcessModel, Task, Timer, User
 from engine.roles import DEPARTMENT_SCOPED_ROLES
-from engine.services import audit, projection
+from engine.services import audit, process_models, projection
 from engine.services.process_models import specs_of
 from engine.services.scheduling import calendar, schedule_task
 from engine.services.tasks import can_claim
@@ -80,7 +80,9 @@ def migration_target(session: Session, actor: User, version_id: int) -> ProcessM
     """The version items would move to: it must pass validation."""
     require_designer(actor)
     target = get_version(session, actor, version_id)
-    report = check_bpmn(target.bpmn_xml, target.forms)
+    report = check_bpmn(
+        target.bpmn_xml, target.forms, library=process_models.library_of(session, target)
+    )
     if report.problems:
         raise InvalidData(
             f"v{target.version} 有问题，不能作为迁移目标 / v{target.version} has problems and "

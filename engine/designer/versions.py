@@ -101,7 +101,13 @@ def get_version(session: Session, actor: User, version_id: int) -> ProcessModel:
 def checked_version(session: Session, actor: User, version_id: int) -> CheckedVersion:
     model = get_version(session, actor, version_id)
     return CheckedVersion(
-        model, check_bpmn(model.bpmn_xml, model.forms, f"{model.key}-v{model.version}")
+        model,
+        check_bpmn(
+            model.bpmn_xml,
+            model.forms,
+            f"{model.key}-v{model.version}",
+            library=process_models.library_of(session, model),
+        ),
     )
 
 
@@ -158,10 +164,12 @@ def validate(session: Session, actor: User, bpmn_xml: Any, forms: Any = None) ->
     """Validate an upload without storing it (forms default to those of its process)."""
     require_designer(actor)
     _check_upload(bpmn_xml, forms)
-    report = check_bpmn(bpmn_xml, {} if forms is None else forms)
+    library = process_models.court_library(session, actor.court_id)
+    report = check_bpmn(bpmn_xml, {} if forms is None else forms, library=library)
     _hard_error(report)
     if forms is None:
-        report = check_bpmn(bpmn_xml, default_forms(session, actor.court_id, report.key))
+        forms = default_forms(session, actor.court_id, report.key)
+        report = check_bpmn(bpmn_xml, forms, library=library)
     return report
 
 
@@ -185,7 +193,8 @@ def save_draft(
         raise InvalidData(f"note must be text of at most {MAX_NOTE} characters", {"note": "text"})
     if forms is None:
         forms = default_forms(session, actor.court_id, key)
-    report = check_bpmn(bpmn_xml, forms, key)
+    shared = process_models.shared_models(session, actor.court_id)
+    report = check_bpmn(bpmn_xml, forms, key, library=process_models.library_sources(shared))
     _hard_error(report)
     _check_process_id(report, key)
     model = process_models.save_version(
@@ -196,6 +205,7 @@ def save_draft(
         forms,
         actor=actor,
         note=note.strip() or None if isinstance(note, str) else None,
+        called_ids=[shared[k].id for k in report.shared_calls],
     )
     return CheckedVersion(model, report)
 

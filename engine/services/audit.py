@@ -20,6 +20,7 @@ def record(
     task_title: str | None = None,
     comment: str | None = None,
     data: dict[str, Any] | None = None,
+    task_id: int | None = None,
 ) -> AuditEvent:
     event = AuditEvent(
         court_id=item.court_id,
@@ -31,6 +32,7 @@ def record(
         task_title=task_title,
         comment=comment,
         data=data,
+        task_id=task_id,
     )
     session.add(event)
     return event

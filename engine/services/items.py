@@ -70,7 +70,7 @@ def register(session: Session, actor: User, new: NewItem) -> Item:
     session.flush()
     workflow = runtime.start(
         specs_of(model),
-        {"item_id": item.id, "item_number": item.number, "kind": item.kind, "title": item.title},
+        start_data(item),
         calendar(session),
     )
     instance = ProcessInstance(item_id=item.id, process_model_id=model.id)
@@ -86,6 +86,24 @@ def register(session: Session, actor: User, new: NewItem) -> Item:
     return item
 
 
+def start_data(item: Item, *, rehandle: bool = False) -> dict:
+    """What a kind's diagram reads when it starts (a re-handling skips registration)."""
+    return {
+        "item_id": item.id,
+        "item_number": item.number,
+        "kind": item.kind,
+        "title": item.title,
+        "rehandle": rehandle,
+        "round": item.round or 1,
+        "department": item.department.name if item.department else "",
+        "co_departments": [d.name for d in item.co_departments],
+    }
+
+
+# Forwarded petitions and upper courts' supervision letters need not name a deputy.
+KINDS_WITHOUT_DEPUTIES = frozenset({"petition", "supervision"})
+
+
 def _check(new: NewItem) -> None:
     fields = {}
     if new.kind not in ITEM_KINDS:
@@ -98,7 +116,9 @@ def _check(new: NewItem) -> None:
         fields["content"] = "必填 / required"
     elif len(new.content) > MAX_CONTENT:
         fields["content"] = f"at most {MAX_CONTENT} characters"
-    if not isinstance(new.deputies, list) or not new.deputies:
+    if not isinstance(new.deputies, list):
+        fields["deputies"] = "must be a list of names or ids"
+    elif not new.deputies and new.kind not in KINDS_WITHOUT_DEPUTIES:
         fields["deputies"] = "至少一位代表 / at least one deputy"
     elif not all(_is_deputy_ref(d) for d in new.deputies):
         fields["deputies"] = "each deputy is a name or an id"

@@ -16,11 +16,18 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, object_session
 
 from engine import clock
+from engine.bpmn_xml import BPMN_MODEL_NS, parse_bpmn_xml
 from engine.config import WORKFLOWS_DIR
 from engine.errors import InvalidData, NotFound
 from engine.models import Court, ProcessModel, User
 from engine.workflow.lint import check_bpmn
-from engine.workflow.specs import ProcessSpecs, build_specs, specs_for_model
+from engine.workflow.specs import (
+    SHARED_PREFIX,
+    ProcessSpecs,
+    build_specs,
+    is_shared_process,
+    specs_for_model,
+)
 
 STATUSES = ("draft", "deployed", "retired")
 
@@ -42,12 +49,98 @@ def deploy(
     note: str | None = None,
 ) -> ProcessModel:
     """Validate, store as the next version of its process key, and make it current."""
-    report = check_bpmn(bpmn_xml, forms)
+    shared = shared_models(session, court.id)
+    report = check_bpmn(bpmn_xml, forms, library=library_sources(shared))
     if report.problems:
         raise_undeployable(report.problems)
     key = report.key or build_specs(bpmn_xml).key
-    model = save_version(session, court.id, key, bpmn_xml, forms, actor=actor, note=note)
+    model = save_version(
+        session,
+        court.id,
+        key,
+        bpmn_xml,
+        forms,
+        actor=actor,
+        note=note,
+        called_ids=[shared[k].id for k in report.shared_calls],
+    )
     return make_current(session, model)
+
+
+def shared_models(session: Session, court_id: int) -> dict[str, ProcessModel]:
+    """The deployed shared subprocesses (`common_*`) of the court, by process id."""
+    return {
+        model.key: model
+        for model in session.scalars(
+            select(ProcessModel).where(
+                ProcessModel.court_id == court_id,
+                ProcessModel.key.startswith(SHARED_PREFIX),
+                ProcessModel.deployed.is_(True),
+            )
+        )
+    }
+
+
+def library_sources(shared: dict[str, ProcessModel]) -> dict[str, str]:
+    """What lint and the spec builder need of the shared subprocesses: their diagrams."""
+    return {key: model.bpmn_xml for key, model in shared.items()}
+
+
+def court_library(session: Session, court_id: int) -> dict[str, str]:
+    return library_sources(shared_models(session, court_id))
+
+
+def library_of(session: Session, model: ProcessModel) -> dict[str, str]:
+    """The shared subprocesses a version is linked to (the court's current ones if none)."""
+    if not model.called_ids:
+        return court_library(session, model.court_id)
+    linked = session.scalars(select(ProcessModel).where(ProcessModel.id.in_(model.called_ids)))
+    return {m.key: m.bpmn_xml for m in linked}
+
+
+def shipped_library(directory: Path = WORKFLOWS_DIR) -> dict[str, str]:
+    """The shared subprocesses shipped as files, for checks that run without a database."""
+    return {
+        path.stem: path.read_text(encoding="utf-8")
+        for path in sorted(directory.glob(f"{SHARED_PREFIX}*.bpmn"))
+    }
+
+
+def _relink_callers(session: Session, shared: ProcessModel, actor: User | None) -> None:
+    """A new version of a shared subprocess reaches new items of every kind that calls it:
+    each caller gets a new version linked to it (running items keep their version)."""
+    callers = session.scalars(
+        select(ProcessModel).where(
+            ProcessModel.court_id == shared.court_id, ProcessModel.deployed.is_(True)
+        )
+    ).all()
+    replaced = {
+        m.id
+        for m in session.scalars(
+            select(ProcessModel).where(
+                ProcessModel.court_id == shared.court_id,
+                ProcessModel.key == shared.key,
+                ProcessModel.id != shared.id,
+            )
+        )
+    }
+    for caller in callers:
+        called = caller.called_ids or []
+        if not replaced.intersection(called):
+            continue
+        relinked = [shared.id if i in replaced else i for i in called]
+        model = save_version(
+            session,
+            caller.court_id,
+            caller.key,
+            caller.bpmn_xml,
+            caller.forms,
+            actor=actor,
+            note=f"使用共用子流程 {shared.key} v{shared.version} / uses {shared.key} "
+            f"v{shared.version}",
+            called_ids=relinked,
+        )
+        make_current(session, model)
 
 
 def raise_undeployable(problems) -> None:
@@ -88,6 +181,7 @@ def save_version(
     *,
     actor: User | None = None,
     note: str | None = None,
+    called_ids: list[int] | None = None,
 ) -> ProcessModel:
     """Store a draft: the next version number of `key`, not deployed. No validation here."""
     _lock_court(session, court_id)
@@ -107,6 +201,7 @@ def save_version(
         note=note,
         created_by_id=actor.id if actor else None,
         created_at=clock.now(),
+        called_ids=called_ids or [],
     )
     session.add(model)
     session.flush()
@@ -129,6 +224,8 @@ def make_current(session: Session, model: ProcessModel) -> ProcessModel:
     model.deployed = True
     model.deployed_at = clock.now()
     session.flush()
+    if is_shared_process(model.key):
+        _relink_callers(session, model, None)
     return model
 
 
@@ -143,9 +240,13 @@ def load_shipped(session: Session, court: Court, directory: Path = WORKFLOWS_DIR
     """Deploy every shipped diagram whose key has no version yet; returns the keys loaded."""
     forms = shipped_forms(directory)
     loaded = []
+    diagrams = {}
     for path in sorted(directory.glob("*.bpmn")):
         xml = path.read_text(encoding="utf-8")
-        key = build_specs(xml, path.name).key
+        diagrams[_process_id(xml, path.name)] = (path, xml)
+    # Shared subprocesses first: the kinds that call them are checked and linked against them.
+    for key in sorted(diagrams, key=lambda k: (not is_shared_process(k), k)):
+        path, xml = diagrams[key]
         if current_model(session, court.id, key, required=False) is None:
             deploy(session, court, xml, forms, note=f"shipped {path.name}")
             loaded.append(key)
@@ -167,9 +268,23 @@ def current_model(
     return model
 
 
+def _process_id(xml: str, source: str) -> str:
+    """The id of the file's first executable process (without building the spec)."""
+    for process in parse_bpmn_xml(xml, source).iterfind(f".//{{{BPMN_MODEL_NS}}}process"):
+        if process.get("isExecutable", "true").strip().lower() == "true" and process.get("id"):
+            return process.get("id")
+    raise InvalidData(f"{source}: no executable process", {"bpmn": source})
+
+
 def specs_of(model: ProcessModel) -> ProcessSpecs:
-    database = object_session(model).get_bind().url.render_as_string(hide_password=True)
-    return specs_for_model(database, model.id, lambda: model.bpmn_xml)
+    session = object_session(model)
+    database = session.get_bind().url.render_as_string(hide_password=True)
+
+    def load() -> tuple[str, list[str]]:
+        called = [session.get(ProcessModel, i) for i in model.called_ids or []]
+        return model.bpmn_xml, [c.bpmn_xml for c in called if c is not None]
+
+    return specs_for_model(database, model.id, load)
 
 
 def export(session: Session, court_id: int, directory: Path) -> list[Path]:

@@ -48,7 +48,7 @@ def sync(session: Session, item: Item, instance: ProcessInstance, workflow: Bpmn
         department_id = None
         if info.role in DEPARTMENT_SCOPED_ROLES:
             department_id = item.department_id
-            named = spiff_task.data.get("department")
+            named = spiff_task.data.get(info.properties.get("department_variable", "department"))
             if isinstance(named, str) and (
                 found := department_by_name(session, item.court_id, named)
             ):
@@ -70,13 +70,23 @@ def sync(session: Session, item: Item, instance: ProcessInstance, workflow: Bpmn
         session.add(task)
     _sync_timers(session, instance, workflow)
     item.current_step = ",".join(describe_user_task(t.task_spec).bpmn_id for t in ready.values())
-    if workflow.completed and item.status != "filed":
+    if item.status != "filed" and (workflow.completed or _closed(workflow)):
         item.status = "filed"
         item.filed_at = now
         item.current_step = None
         item.next_escalation_at = None
-        year = clock.local_now().year
-        item.archive_number = next_number(session, item.court_id, "archive", year)
+        if item.archive_number is None:  # a re-handled item keeps its archive number
+            year = clock.local_now().year
+            item.archive_number = next_number(session, item.court_id, "archive", year)
+
+
+def _closed(workflow: BpmnWorkflow) -> bool:
+    """Whether a step marked `closes_item` has run: the item is filed even while a
+    follow-up (B/C replies) still waits on its date."""
+    return any(
+        describe_user_task(t.task_spec).properties.get("closes_item") == "true"
+        for t in runtime.completed_user_tasks(workflow)
+    )
 
 
 def _sync_timers(session: Session, instance: ProcessInstance, workflow: BpmnWorkflow) -> None:

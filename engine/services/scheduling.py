@@ -7,12 +7,12 @@ needs the calendar, the spec or the workflow state to decide what is due.
 from __future__ import annotations
 
 import threading
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from engine import deadlines
+from engine import clock, deadlines
 from engine.deadlines import Schedule
 from engine.models import CalendarDay, CalendarYear, Item, KindSetting, Task
 from engine.workcalendar import WorkCalendar
@@ -71,6 +71,13 @@ def schedule_item(session: Session, item: Item, assigned_at: datetime) -> None:
     setting = session.get(KindSetting, (item.court_id, item.kind))
     item.assigned_at = assigned_at
     _apply(item, deadlines.item_schedule(calendar(session), assigned_at, item.kind, setting))
+
+
+def reschedule_item(session: Session, item: Item, due_day: date) -> None:
+    """Move the item deadline to `due_day` (extension, re-handling): escalation starts over."""
+    setting = session.get(KindSetting, (item.court_id, item.kind))
+    item.escalation_level = 0
+    _apply(item, deadlines.item_schedule_until(calendar(session), clock.now(), due_day, setting))
 
 
 def stored_schedule(row: Task | Item) -> Schedule | None:

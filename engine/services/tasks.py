@@ -19,12 +19,13 @@ from engine import clock
 from engine.errors import Conflict, Forbidden, InvalidData, NotFound
 from engine.forms import resolve_schema, validate
 from engine.models import Item, ProcessInstance, Task, User
-from engine.services import audit, projection, reply_letters
-from engine.services.accounts import department_by_name, department_names
+from engine.services import audit, projection, reply_letters, step_rules
+from engine.services.accounts import department_names
 from engine.services.process_models import specs_of
-from engine.services.scheduling import calendar, schedule_item
+from engine.services.scheduling import calendar
 from engine.services.visibility import candidate_tasks, visible_tasks
 from engine.workflow import runtime
+from engine.workflow.specs import describe_user_task
 
 SCOPES = ("mine", "candidate", "all")
 COMMENT_FIELDS = ("comment", "opinion")
@@ -193,13 +194,11 @@ def complete(session: Session, actor: User, task_id: int, data: Any) -> Item:
     spiff_task = runtime.find_ready_task(workflow, task.task_guid)
     if spiff_task is None:
         raise Conflict(f"任务已办结 / task {task.id} is no longer open")
-    runtime.complete(workflow, spiff_task, cleaned, calendar(session))
-
     item = task.item
-    if isinstance(cleaned.get("department"), str):
-        item.department = department_by_name(session, item.court_id, cleaned["department"])
-        if item.assigned_at is None:
-            schedule_item(session, item, clock.now())
+    properties = describe_user_task(spiff_task.task_spec).properties
+    step_rules.check_before(session, item, task, properties, cleaned)
+    step_rules.apply_after(session, actor, item, task, properties, cleaned)
+    runtime.complete(workflow, spiff_task, cleaned, calendar(session))
     finished = session.execute(
         update(Task)
         .where(Task.id == task.id, Task.status == "open")
@@ -232,6 +231,7 @@ def complete(session: Session, actor: User, task_id: int, data: Any) -> Item:
         task_title=task.title,
         comment=comment,
         data=cleaned,
+        task_id=task.id,
     )
     reply_letters.on_completed(session, item, task, cleaned, actor)
     if item.status == "filed":

@@ -6,9 +6,9 @@ forbidden record is indistinguishable from a missing one (404).
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, and_, false, select, true
+from sqlalchemy import ColumnElement, and_, false, or_, select, true
 
-from engine.models import Item, Task, User
+from engine.models import Item, ItemCoDepartment, Task, User
 from engine.roles import COURT_WIDE_ROLES, DEPARTMENT_SCOPED_ROLES
 
 
@@ -16,8 +16,16 @@ def visible_items(user: User) -> ColumnElement[bool]:
     if user.role in COURT_WIDE_ROLES:
         return Item.court_id == user.court_id
     if user.role in DEPARTMENT_SCOPED_ROLES and user.department_id is not None:
-        return and_(Item.court_id == user.court_id, Item.department_id == user.department_id)
+        return and_(Item.court_id == user.court_id, _department_items(user))
     return false()
+
+
+def _department_items(user: User) -> ColumnElement[bool]:
+    """Items the user's department leads, or co-handles (协办)."""
+    co_handled = select(ItemCoDepartment.item_id).where(
+        ItemCoDepartment.department_id == user.department_id
+    )
+    return or_(Item.department_id == user.department_id, Item.id.in_(co_handled))
 
 
 def candidate_tasks(user: User) -> ColumnElement[bool]:
@@ -45,7 +53,7 @@ def visible_tasks(user: User, *, open_items_only: bool = False) -> ColumnElement
         return Task.court_id == user.court_id
     if user.role in DEPARTMENT_SCOPED_ROLES and user.department_id is not None:
         department_items = select(Item.id).where(
-            Item.court_id == user.court_id, Item.department_id == user.department_id
+            Item.court_id == user.court_id, _department_items(user)
         )
         if open_items_only:  # open tasks live on open items: skip the department's archive
             department_items = department_items.where(Item.status == "open")

@@ -42,7 +42,12 @@ from engine.bpmn_xml import BPMN_MODEL_NS, FLOW_NODE_TAGS, BpmnXmlError, parse_b
 from engine.models import ITEM_KINDS
 from engine.roles import ROLE_LABELS
 from engine.scripting import check_code
-from engine.workflow.specs import ProcessSpecs, describe_user_task, user_task_specs
+from engine.workflow.specs import (
+    ProcessSpecs,
+    describe_user_task,
+    is_shared_process,
+    user_task_specs,
+)
 
 __all__ = [
     "DOCUMENT_CODES",
@@ -83,6 +88,7 @@ class LintReport:
     process_ids: list[str] = field(default_factory=list)  # every bpmn:process in the file
     specs: ProcessSpecs | None = None
     xml_error: BpmnXmlError | None = None  # not even well-formed BPMN: nothing can be stored
+    shared_calls: list[str] = field(default_factory=list)  # library processes it calls
 
     @property
     def deployable(self) -> bool:
@@ -93,21 +99,27 @@ def lint_bpmn(
     bpmn_xml: str | bytes,
     form_names: Iterable[str] | Mapping[str, Any],
     source: str = "<bpmn>",
+    library: Mapping[str, str | bytes] | None = None,
 ) -> list[Problem]:
     """Every problem that keeps the diagram from running in this product; empty when deployable.
 
     `form_names` are the forms that exist; given a mapping of name → JSON Schema, the
     schemas are checked too.
     """
-    return check_bpmn(bpmn_xml, form_names, source).problems
+    return check_bpmn(bpmn_xml, form_names, source, library).problems
 
 
 def check_bpmn(
     bpmn_xml: str | bytes,
     forms: Iterable[str] | Mapping[str, Any],
     source: str = "<bpmn>",
+    library: Mapping[str, str | bytes] | None = None,
 ) -> LintReport:
-    """Run every check; never raises for bad input (a problem says what is wrong)."""
+    """Run every check; never raises for bad input (a problem says what is wrong).
+
+    `library` maps the ids of the shared subprocesses (`common_*`) that call activities
+    may name to their (already deployed, already checked) diagrams.
+    """
     report = LintReport()
     try:
         tree = parse_bpmn_xml(bpmn_xml, source)
@@ -132,19 +144,23 @@ def check_bpmn(
     report.key = key_process.get("id")
     by_id = {p.get("id"): p for p in tree.iterfind(f".//{_B}process") if p.get("id")}
     run = _called_closure(key_process, by_id)
-    if report.key not in ITEM_KINDS:
+    shared = _shared_trees(library or {}, by_id)
+    report.shared_calls = _shared_closure(run, shared)
+    if report.key not in ITEM_KINDS and not is_shared_process(report.key):
         report.problems.append(
             Problem(
                 report.key,
-                "流程 id 应为事项类别之一，该类事项才会按此流程办理 / the process id must be one "
-                f"of the item kinds ({', '.join(ITEM_KINDS)}) for items of that kind to follow it",
+                "流程 id 应为事项类别之一，该类事项才会按此流程办理；共用子流程的 id 以 common_ "
+                "开头 / the process id must be one of the item kinds "
+                f"({', '.join(ITEM_KINDS)}) for items of that kind to follow it, or start with "
+                "`common_` for a shared subprocess that kinds call",
                 "process_key",
             )
         )
-    scan = _scan(tree, key_process, run, executable, by_id)
+    scan = _scan(tree, key_process, run, executable, by_id, set(shared))
     report.problems.extend(scan)
     flagged = {p.element_id for p in scan}
-    specs, spec_problem = _build(tree, report.key, source)
+    specs, spec_problem = _build(tree, report.key, source, [shared[k] for k in report.shared_calls])
     if spec_problem is not None and spec_problem.element_id not in flagged:
         report.problems.append(spec_problem)
     if specs is not None:
@@ -219,6 +235,31 @@ def _called_closure(
                 run.append(called)
                 pending.append(called)
     return run
+
+
+def _shared_trees(
+    library: Mapping[str, str | bytes], by_id: dict[str, etree._Element]
+) -> dict[str, etree._ElementTree]:
+    """Parsed library diagrams, except those the file itself defines (its own copy wins)."""
+    return {
+        key: parse_bpmn_xml(xml, f"library-{key}")
+        for key, xml in library.items()
+        if key not in by_id
+    }
+
+
+def _shared_closure(run: list[etree._Element], shared: dict[str, etree._ElementTree]) -> list[str]:
+    """Ids of the library processes the running processes call, transitively, in call order."""
+    calls: list[str] = []
+    pending = list(run)
+    while pending:
+        process = pending.pop(0)
+        for activity in process.iterfind(f".//{_B}callActivity"):
+            target = (activity.get("calledElement") or "").strip()
+            if target in shared and target not in calls:
+                calls.append(target)
+                pending.extend(shared[target].iterfind(f".//{_B}process[@id='{target}']"))
+    return calls
 
 
 # --- 2. elements this product cannot execute -----------------------------------------------
@@ -298,6 +339,7 @@ def _scan(
     run: list[etree._Element],
     executable: list[etree._Element],
     by_id: dict[str, etree._Element],
+    shared_ids: set[str],
 ) -> list[Problem]:
     root = tree.getroot()
     problems: list[Problem] = []
@@ -360,12 +402,13 @@ def _scan(
                         "call_activity",
                     )
                 )
-            elif target not in by_id:
+            elif target not in by_id and target not in shared_ids:
                 problems.append(
                     Problem(
                         element_id,
-                        f"调用的流程 `{target}` 不在本文件中 / calls process `{target}`, which is "
-                        "not in this file",
+                        f"调用的流程 `{target}` 不在本文件中，也不是已部署的共用子流程 / calls "
+                        f"process `{target}`, which is neither in this file nor a deployed "
+                        "shared subprocess",
                         "call_activity",
                     )
                 )
@@ -525,11 +568,13 @@ def _xpath_literal(text: str) -> str:
 
 
 def _build(
-    tree: etree._ElementTree, key: str, source: str
+    tree: etree._ElementTree, key: str, source: str, shared: list[etree._ElementTree]
 ) -> tuple[ProcessSpecs | None, Problem | None]:
     parser = SpiffBpmnParser(validator=VALIDATOR)
     try:
         parser.add_bpmn_xml(tree, source)
+        for n, shared_tree in enumerate(shared):
+            parser.add_bpmn_xml(shared_tree, f"{source}-library-{n}")
         spec = parser.get_spec(key)
         subprocess_specs = parser.get_subprocess_specs(key)
     except SpiffWorkflowException as exc:

@@ -77,6 +77,10 @@ def ready_user_tasks(workflow: BpmnWorkflow) -> list[SpiffTask]:
     return workflow.get_tasks(state=TaskState.READY, manual=True)
 
 
+def completed_user_tasks(workflow: BpmnWorkflow) -> list[SpiffTask]:
+    return workflow.get_tasks(state=TaskState.COMPLETED, manual=True)
+
+
 def find_ready_task(workflow: BpmnWorkflow, task_guid: str) -> SpiffTask | None:
     task = workflow.get_task_from_id(UUID(task_guid))
     if task is None or task.state != TaskState.READY:

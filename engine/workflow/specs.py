@@ -8,7 +8,7 @@ across processes.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
@@ -36,16 +36,32 @@ class SpecError(ValueError):
         self.element_id = element_id
 
 
-def build_specs(bpmn_xml: str | bytes, source: str = "<bpmn>") -> ProcessSpecs:
-    """Parse (hardened) and build the executable spec of the diagram's executable process."""
+SHARED_PREFIX = "common_"  # process ids of shared subprocesses that item kinds call
+
+
+def is_shared_process(key: str | None) -> bool:
+    return bool(key) and key.startswith(SHARED_PREFIX)
+
+
+def build_specs(
+    bpmn_xml: str | bytes, source: str = "<bpmn>", library: Sequence[str | bytes] = ()
+) -> ProcessSpecs:
+    """Parse (hardened) and build the executable spec of the diagram's executable process.
+
+    `library` holds the shared subprocess diagrams its call activities may name; only the
+    first file's own executable process is the one that runs.
+    """
     try:
         tree = parse_bpmn_xml(bpmn_xml, source)
+        shared = [parse_bpmn_xml(xml, f"{source}-library-{n}") for n, xml in enumerate(library)]
     except BpmnXmlError as exc:
         raise SpecError(exc.message) from exc
     parser = SpiffBpmnParser(validator=VALIDATOR)
     try:
         parser.add_bpmn_xml(tree, source)
         process_ids = parser.get_process_ids()
+        for n, shared_tree in enumerate(shared):
+            parser.add_bpmn_xml(shared_tree, f"{source}-library-{n}")
         if not process_ids:
             raise SpecError('the diagram has no executable process (isExecutable="true")')
         key = process_ids[0]
@@ -60,18 +76,22 @@ _cache: dict[tuple[str, int], ProcessSpecs] = {}
 _cache_lock = threading.Lock()
 
 
-def specs_for_model(database: str, model_id: int, load_xml: Callable[[], str]) -> ProcessSpecs:
+def specs_for_model(
+    database: str, model_id: int, load_xml: Callable[[], tuple[str, list[str]]]
+) -> ProcessSpecs:
     """Cached `build_specs` for an (immutable) process-model version of `database`.
 
-    `load_xml` is only called on a cache miss, so the (deferred) XML column is not read
-    on every task completion. Keying by database too keeps processes that talk to more
-    than one database (tests, tools) from mixing up equal ids.
+    `load_xml` (the diagram and the shared subprocesses it calls) is only called on a
+    cache miss, so the (deferred) XML column is not read on every task completion.
+    Keying by database too keeps processes that talk to more than one database (tests,
+    tools) from mixing up equal ids.
     """
     key = (database, model_id)
     with _cache_lock:
         cached = _cache.get(key)
     if cached is None:
-        cached = build_specs(load_xml(), f"model-{model_id}")
+        xml, library = load_xml()
+        cached = build_specs(xml, f"model-{model_id}", library)
         with _cache_lock:
             _cache[key] = cached
     return cached
