@@ -16,7 +16,7 @@ from SpiffWorkflow.spiff.parser.process import VALIDATOR, SpiffBpmnParser
 from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
 from SpiffWorkflow.util.task import TaskState
 
-from bench.scenario import STEPS, bpmn_path
+from bench.scenario import KIND, STEPS, bpmn_paths
 from bench.stats import Summary
 
 
@@ -43,16 +43,22 @@ class BaselineResult:
 
 def run(n: int, warmup: int) -> BaselineResult:
     parser = SpiffBpmnParser(validator=VALIDATOR)
-    parser.add_bpmn_file(str(bpmn_path()))
-    spec = parser.get_spec("suggestion")
-    subprocess_specs = parser.get_subprocess_specs("suggestion")
+    parser.add_bpmn_files([str(path) for path in bpmn_paths()])
+    spec = parser.get_spec(KIND)
+    subprocess_specs = parser.get_subprocess_specs(KIND)
     serializer = BpmnWorkflowSerializer(BpmnWorkflowSerializer.configure(SPIFF_CONFIG))
     result = BaselineResult(phases={"deserialize": 0.0, "run+engine steps": 0.0, "serialize": 0.0})
 
     for index in range(warmup + n):
         measured = index >= warmup
         workflow = BpmnWorkflow(spec, subprocess_specs)
-        data = {"item_id": index, "item_number": f"B-{index}", "kind": "suggestion"}
+        data = {
+            "item_id": index,
+            "item_number": f"B-{index}",
+            "kind": KIND,
+            "rehandle": False,
+            "co_departments": [],
+        }
         workflow.data.update(data)
         workflow.task_tree.data.update(data)
         workflow.do_engine_steps()

@@ -1,7 +1,7 @@
 """`python -m bench.run`: completion latency (service layer, HTTP API, bare SpiffWorkflow)
 and inbox query latency on a large database, in one run.
 
-  --n N               suggestions per scenario (default 200; each = register + 5 completions)
+  --n N               letters per scenario (default 200; each = register + 5 completions)
   --inbox-items N     items bulk-loaded for the inbox part (default 100000; 0 skips it)
   --skip-http         leave out the HTTP part
   --database-url URL  a PostgreSQL database to use (default: a temporary SQLite file)
@@ -32,14 +32,14 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m bench.run", description=" ".join(__doc__.split("\n\n")[0].split())
     )
-    parser.add_argument("--n", type=int, default=200, help="suggestions per scenario")
+    parser.add_argument("--n", type=int, default=200, help="letters per scenario")
     parser.add_argument("--inbox-items", type=int, default=100_000, help="0 skips part (d)")
     parser.add_argument("--inbox-reps", type=int, default=200, help="inbox calls per user/scope")
     parser.add_argument("--skip-http", action="store_true", help="leave out part (b)")
     parser.add_argument(
         "--database-url", default=None, help="e.g. postgresql+psycopg://postgres@127.0.0.1/bench"
     )
-    parser.add_argument("--warmup", type=int, default=3, help="untimed suggestions first")
+    parser.add_argument("--warmup", type=int, default=3, help="untimed letters first")
     parser.add_argument("--profile", action="store_true", help="cProfile the service layer")
     parser.add_argument(
         "--explain-all", action="store_true", help="query plans of every inbox scope"
@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
         for line in machine.describe(engine):
             print(line)
         print(
-            f"settings     n={args.n} suggestions (+{args.warmup} warm-up), 5 completions "
+            f"settings     n={args.n} letters (+{args.warmup} warm-up), 5 completions "
             f"each, none rejected; inbox items={args.inbox_items:,}, "
             f"{args.inbox_reps} calls per user/scope"
         )

@@ -1,4 +1,9 @@
-"""The measured scenario: a suggestion registered, then five completions, none rejected."""
+"""The measured scenario: a deputy letter registered, then five completions, none rejected.
+
+A letter runs the same spine as a suggestion (register → the shared handling subprocess
+with draft and leader approval → reply → file) without the suggestion's meeting rule, so
+the figures measure the workflow path and not the recording of a meeting.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,8 @@ from pathlib import Path
 from bench.machine import PROJECT_ROOT
 
 COURT = "示例人民法院"  # the default LIAISON_COURT_NAME, so `liaison demo` matches
-SUGGESTION_BPMN = PROJECT_ROOT / "workflows" / "suggestion.bpmn"
+WORKFLOWS = PROJECT_ROOT / "workflows"
+KIND = "letter"
 DEPUTY = "张建国"  # a demo deputy: registration finds it by name
 
 # (demo username, BPMN id of the user task, form data)
@@ -17,7 +23,14 @@ STEPS: list[tuple[str, str, dict]] = [
         "register",
         {"department": "民一庭", "opinion": "请民一庭研究办理，按期答复代表。"},
     ),
-    ("drafter", "draft", {"draft": "经研究，我院已采取以下措施：一是……二是……，下一步将继续改进。"}),
+    (
+        "drafter",
+        "draft",
+        {
+            "action": "submit",
+            "draft": "经研究，我院已采取以下措施：一是……二是……，下一步将继续改进。",
+        },
+    ),
     ("leader", "leader_approve", {"approved": True, "comment": "同意。"}),
     ("registrar", "reply", {"reply_class": "A", "reply": "代表您好：您提出的建议已办理完毕。"}),
     ("registrar", "file", {"comment": "材料齐全，归档。"}),
@@ -27,12 +40,13 @@ USERNAMES = sorted({username for username, _, _ in STEPS})
 
 def new_item_payload(index: int) -> dict:
     return {
-        "kind": "suggestion",
-        "title": f"关于提升诉讼服务效率的建议（基准 {index}）",
+        "kind": KIND,
+        "title": f"关于提升诉讼服务效率的来信（基准 {index}）",
         "content": "代表反映群众关切，建议法院研究办理并及时答复。",
         "deputies": [DEPUTY],
     }
 
 
-def bpmn_path() -> Path:
-    return SUGGESTION_BPMN
+def bpmn_paths() -> list[Path]:
+    """The kind's diagram and the shared subprocesses it calls."""
+    return [WORKFLOWS / f"{KIND}.bpmn", *sorted(WORKFLOWS.glob("common_*.bpmn"))]

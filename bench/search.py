@@ -4,8 +4,9 @@ Bulk-loads items with bench.inbox's loader, then gives them varied Chinese title
 contents and one to three deputies each (from ~2,000 names), and times
 `engine.services.items.search` for the demo registrar (court-wide) and the demo drafter
 (民一庭) over queries of every shape: an exact number, 2-character fragments (LIKE),
-3- and 4-character fragments of title and content (trigram index), deputy names, and a
-phrase that matches nothing.
+3- and 4-character fragments of title and content (trigram index), a case number (案号,
+set on every fifth item) whole and by fragment, deputy names, and a phrase that matches
+nothing.
 
   --items N           items to load (default 100000)
   --reps N            calls per user and query (default 30)
@@ -57,6 +58,7 @@ TOPICS = [
     "执行款发放",
     "多元解纷",
 ]
+CASE_TYPES = ["民初", "民终", "刑初", "行初", "执"]
 PLACES = ["偏远山区", "城乡结合部", "工业园区", "少数民族聚居区", "老旧小区", "农村地区"]
 VERBS = ["加强", "改进", "完善", "规范", "推进", "优化"]
 
@@ -99,11 +101,18 @@ def vary_texts(engine, seed: int = 7) -> dict[str, int]:
             ).scalars()
         )
         updates, links = [], []
-        for item_id in item_ids:
+        for k, item_id in enumerate(item_ids):
             topic, place, verb = rng.choice(TOPICS), rng.choice(PLACES), rng.choice(VERBS)
+            case_number = None
+            if k % 5 == 0:  # one item in five follows a case (案号)
+                case_number = (
+                    f"（{rng.choice((2024, 2025, 2026))}）京{rng.randint(101, 119):04d}"
+                    f"{rng.choice(CASE_TYPES)}{rng.randint(1, 20000)}号"
+                )
             updates.append(
                 {
                     "b_id": item_id,
+                    "case_number": case_number,
                     "title": f"关于{verb}{topic}工作的建议",
                     "content": (
                         f"代表调研发现，{place}群众在{topic}方面反映较多，"
@@ -116,7 +125,11 @@ def vary_texts(engine, seed: int = 7) -> dict[str, int]:
         statement = (
             update(Item.__table__)
             .where(Item.__table__.c.id == bindparam("b_id"))
-            .values(title=bindparam("title"), content=bindparam("content"))
+            .values(
+                title=bindparam("title"),
+                content=bindparam("content"),
+                case_number=bindparam("case_number"),
+            )
         )
         for start in range(0, len(updates), inbox.BATCH):
             connection.execute(statement, updates[start : start + inbox.BATCH])
@@ -143,6 +156,12 @@ def _queries(engine) -> list[tuple[str, str]]:
         deputy = connection.execute(
             select(Deputy.name).join(ItemDeputy).order_by(Deputy.id.desc()).limit(1)
         ).scalar()
+        case_number = connection.execute(
+            select(Item.case_number)
+            .where(Item.case_number.is_not(None))
+            .order_by(Item.id.desc())
+            .limit(1)
+        ).scalar()
         short_deputy = connection.execute(
             select(Deputy.name)
             .join(ItemDeputy)
@@ -158,6 +177,8 @@ def _queries(engine) -> list[tuple[str, str]]:
         ("title 2 chars (LIKE)", "调解"),
         ("content 4 chars", "偏远山区"),
         ("content 2 chars (LIKE)", "山区"),
+        ("case number", case_number),
+        ("case number fragment", case_number[11:-1]),  # e.g. 民初1234
         ("deputy name", deputy),
         ("deputy 2 chars (LIKE)", short_deputy or "王芳"),
         ("no match", "不存在的关键词"),

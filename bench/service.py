@@ -1,4 +1,4 @@
-"""(a) Service layer: register + five completions per suggestion through engine.services.
+"""(a) Service layer: register + five completions per letter through engine.services.
 
 One completion = one `unit_of_work` around `tasks.complete` (commit included), as a web
 request does it, minus HTTP. The next task's id is looked up outside the timed part.
@@ -75,7 +75,7 @@ Hook = Callable[[str, float, float, float], None]
 
 
 def walk(factory: Factory, actors: dict[str, User], index: int, hook: Hook | None = None) -> float:
-    """Register one suggestion and complete its five steps; returns the registration time."""
+    """Register one letter and complete its five steps; returns the registration time."""
     t0 = time.perf_counter()
     item_id = _register(factory, actors["registrar"], index)
     registration = time.perf_counter() - t0

@@ -40,6 +40,7 @@ class Settings:
     timezone: str
     smtp_url: str | None
     court_name: str
+    base_url: str = "http://127.0.0.1:5000"  # absolute links in e-mails (deputy feedback)
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -50,4 +51,5 @@ class Settings:
             timezone=os.environ.get("LIAISON_TIMEZONE", "Asia/Shanghai"),
             smtp_url=os.environ.get("LIAISON_SMTP_URL") or None,
             court_name=os.environ.get("LIAISON_COURT_NAME", "示例人民法院"),
+            base_url=(os.environ.get("LIAISON_BASE_URL") or "http://127.0.0.1:5000").rstrip("/"),
         )

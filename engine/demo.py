@@ -14,7 +14,7 @@ from engine import clock
 from engine.db import unit_of_work
 from engine.models import Deputy, Pairing, Task, User
 from engine.scheduler import run_sweep
-from engine.services import accounts, items, tasks
+from engine.services import accounts, items, meetings, tasks
 
 DEMO_PASSWORD = "demo1234"
 DEPARTMENTS = ["办公室", "立案庭", "民一庭", "刑一庭", "执行局"]
@@ -81,12 +81,101 @@ DEPUTIES = [  # name, level, delegation, work unit, phone, address, e-mail, term
     ),
 ]
 PAIRINGS = [("registrar", "张建国"), ("registrar", "陈丽华"), ("leader", "李秀英")]
-ITEMS = [  # title, deputies, how far it goes, days ago it arrived (and was worked on)
-    ("关于加快执行案件款项发放的建议", ["张建国"], "registered", 0),
-    ("关于在乡镇设立巡回审判点的建议", ["李秀英", "王志强"], "drafting", 24),
-    ("关于加强涉农纠纷诉前调解的建议", ["陈丽华"], "awaiting_approval", 5),
-    ("关于规范诉讼费退费流程的建议", ["刘德明"], "sent_back", 12),
-    ("关于完善人民陪审员选任的建议", ["张建国", "陈丽华"], "filed", 30),
+REGISTER = {"department": "民一庭", "opinion": "请民一庭研究办理，按期答复代表。"}
+DRAFT = {"draft": "经研究，我院已采取以下措施：一是……二是……，下一步将继续改进。"}
+APPROVE = {"approved": True, "comment": "同意。"}
+REJECT = {"approved": False, "comment": "请补充具体措施和时间表。"}
+MEETING = {"method": "in_person", "notes": "承办庭与代表当面沟通办理情况，代表表示理解。"}
+REPLY = {"reply_class": "A", "reply": "代表您好：您提出的建议已办理完毕，具体情况如下……"}
+FILE = {"comment": "材料齐全，归档。"}
+# kind, title, deputies, days ago it arrived (and was worked on), steps: (step, user, data);
+# the step `meeting` records a meeting with the deputies instead of completing a task.
+ITEMS = [
+    ("suggestion", "关于加快执行案件款项发放的建议", ["张建国"], 0, []),
+    (
+        "suggestion",
+        "关于在乡镇设立巡回审判点的建议",
+        ["李秀英", "王志强"],
+        24,
+        [("register", "registrar", {**REGISTER, "co_departments": ["刑一庭"]})],
+    ),
+    (
+        "suggestion",
+        "关于加强涉农纠纷诉前调解的建议",
+        ["陈丽华"],
+        5,
+        [("register", "registrar", REGISTER), ("draft", "drafter", DRAFT)],
+    ),
+    (
+        "suggestion",
+        "关于规范诉讼费退费流程的建议",
+        ["刘德明"],
+        12,
+        [
+            ("register", "registrar", REGISTER),
+            ("draft", "drafter", DRAFT),
+            ("leader_approve", "leader", REJECT),
+        ],
+    ),
+    (
+        "suggestion",
+        "关于完善人民陪审员选任的建议",
+        ["张建国", "陈丽华"],
+        30,
+        [
+            ("register", "registrar", REGISTER),
+            ("draft", "drafter", DRAFT),
+            ("leader_approve", "leader", APPROVE),
+            ("meeting", "registrar", MEETING),
+            ("reply", "registrar", REPLY),
+            ("file", "registrar", FILE),
+        ],
+    ),
+    (
+        "letter",
+        "关于某物业纠纷案件久拖不决的来信",
+        ["王志强"],
+        3,
+        [("register", "registrar", REGISTER)],
+    ),
+    (
+        "concern_case",
+        "关于张某诉某公司劳动争议案的关注",
+        ["陈丽华"],
+        8,
+        [
+            (
+                "register",
+                "registrar",
+                {
+                    "case_number": "（2026）示0102民初1234号",
+                    "case_stage": "trial",
+                    "department": "民一庭",
+                    "opinion": "请民一庭关注审理进展，及时向代表反馈。",
+                },
+            ),
+            ("draft", "drafter", {"draft": "该案已于本月开庭审理，合议庭正在评议，预计月底宣判。"}),
+        ],
+    ),
+    (
+        "petition",
+        "市人大常委会转办：关于执行款长期未到位的信访件",
+        [],
+        2,
+        [
+            (
+                "register",
+                "registrar",
+                {
+                    "source_org": "市人大常委会信访室",
+                    "source_reference": "示人访转〔2026〕27号",
+                    "department": "民一庭",
+                    "opinion": "请民一庭核查，5日内报告。",
+                },
+            )
+        ],
+    ),
+    ("supervision", "上级法院督办：关于某执行案件的督办函", [], 1, []),
 ]
 
 
@@ -141,40 +230,33 @@ def _demo_deputies(session: Session, court_id: int) -> None:
 def _demo_items(session: Session) -> None:
     """Each item arrives and is worked on `days_ago`, so deadlines and escalation are real."""
     users = {u.username: u for u in session.scalars(select(User))}
-    for title, deputies, stage, days_ago in ITEMS:
+    for kind, title, deputies, days_ago, steps in ITEMS:
         with clock.travelling(clock.now() - timedelta(days=days_ago)):
-            _demo_item(session, users, title, deputies, stage)
+            _demo_item(session, users, kind, title, deputies, steps)
 
 
-def _demo_item(session: Session, users: dict, title: str, deputies: list, stage: str) -> None:
+def _demo_item(
+    session: Session, users: dict, kind: str, title: str, deputies: list, steps: list
+) -> None:
     item = items.register(
         session,
         users["registrar"],
         items.NewItem(
-            kind="suggestion",
+            kind=kind,
             title=title,
-            content=f"{title}。代表反映群众关切，建议法院研究办理并及时答复。",
+            content=f"{title}。反映群众关切，请法院研究办理并及时答复。",
             deputies=deputies,
             received_at=clock.now(),
         ),
     )
-    script = [
-        ("registrar", {"department": "民一庭", "opinion": "请民一庭研究办理，按期答复代表。"}),
-        ("drafter", {"draft": "经研究，我院已采取以下措施：一是……二是……，下一步将继续改进。"}),
-        (
-            "leader",
-            {
-                "approved": stage != "sent_back",
-                "comment": "请补充具体措施和时间表。" if stage == "sent_back" else "同意。",
-            },
-        ),
-        (
-            "registrar",
-            {"reply_class": "A", "reply": "代表您好：您提出的建议已办理完毕，具体情况如下……"},
-        ),
-        ("registrar", {"comment": "材料齐全，归档。"}),
-    ]
-    steps = {"registered": 0, "drafting": 1, "awaiting_approval": 2, "sent_back": 3, "filed": 5}
-    for username, data in script[: steps[stage]]:
-        task = session.scalar(select(Task).where(Task.item_id == item.id, Task.status == "open"))
+    for step, username, data in steps:
+        if step == "meeting":
+            met_on = clock.local_now().date().isoformat()
+            meetings.record(
+                session, users[username], item.id, met_on, data["method"], data["notes"]
+            )
+            continue
+        task = session.scalar(
+            select(Task).where(Task.item_id == item.id, Task.status == "open", Task.bpmn_id == step)
+        )
         tasks.complete(session, users[username], task.id, data)

@@ -29,6 +29,7 @@ from engine import clock
 
 ROLES = ("registrar", "drafter", "dept_head", "leader", "president", "designer", "admin")
 ITEM_KINDS = ("suggestion", "letter", "concern_case", "petition", "supervision")
+CASE_STAGES = ("trial", "effective", "enforcement")  # 审理中 / 已生效 / 执行中
 
 
 class UTCDateTime(TypeDecorator):

@@ -18,6 +18,7 @@ import pytest
 from flask.testing import FlaskClient
 from jsonschema import Draft202012Validator
 
+from engine import clock
 from engine.db import unit_of_work
 from engine.services import accounts
 from tests.conftest import PASSWORD, USERS
@@ -93,10 +94,24 @@ class Api:
         return open_tasks[0]
 
     def step(self, item_id: int, step: str, user: str | None = None) -> dict[str, Any]:
-        """Complete the item's open task with the canned data for `step`."""
+        """Complete the item's open task with the canned data for `step`.
+
+        A suggestion is answered only after meeting the deputy: before `reply` the
+        registrar records a phone call through the API unless one is recorded.
+        """
         task = self.open_task(item_id, STEP_TASKS.get(step, step))
+        if step == "reply":
+            self.meet(item_id)
         body = {"data": STEP_DATA[step]}
         return self.ok(self.post(user or STEP_USERS[step], f"/tasks/{task['id']}/complete", body))
+
+    def meet(self, item_id: int, user: str = "registrar") -> None:
+        """Record a meeting for the item's current round when it still needs one."""
+        meetings = self.ok(self.get(user, f"/items/{item_id}/meetings"))
+        if meetings["meeting_status"] == "needed":
+            today = clock.local_now().date().isoformat()
+            body = {"met_on": today, "method": "phone", "notes": "电话沟通办理情况"}
+            self.ok(self.post(user, f"/items/{item_id}/meetings", body), 201)
 
     def walk(self, item_id: int, *steps: str) -> dict[str, Any]:
         result: dict[str, Any] = {}

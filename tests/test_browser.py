@@ -5,8 +5,9 @@ Chromium (/usr/bin/chromium) through Playwright as the demo users, one after ano
 
 registrar registers and assigns to 民一庭 → drafter2 (刑一庭) cannot see it → drafter
 claims and drafts (an empty draft is refused first) → leader sends it back → drafter sees
-the comment and redrafts → leader approves → registrar replies and files → the item page
-shows the filed status, archive number, timeline and the rendered BPMN diagram.
+the comment and redrafts → leader approves → registrar records a phone call with the
+deputies on the item page, replies and files → the item page shows the filed status,
+archive number, timeline and the rendered BPMN diagram.
 
 With LIAISON_SCREENSHOTS=1 it also writes docs/screenshot-item.png and
 docs/screenshot-inbox.png for the README.
@@ -185,8 +186,18 @@ def _walk_suggestion(desk: Desk) -> None:
     desk.complete()
     desk.logout()
 
-    # 7. The registrar replies (class A) and files.
+    # 7. The registrar records the phone call with the deputies (a suggestion is answered
+    #    only after meeting them), then replies (class A) and files.
     desk.login("registrar", "王联络")
+    page.goto(item_url)
+    meetings = page.get_by_test_id("meetings")
+    expect(meetings.get_by_test_id("meeting-needed")).to_be_visible()
+    meetings.locator("#meeting-method").select_option("phone")
+    meetings.locator("#meeting-notes").fill("电话告知代表办理情况，代表表示认可。")
+    meetings.get_by_test_id("meeting-submit").click()
+    expect(page.locator(".alert-success")).to_contain_text("已登记见面情况")
+    expect(page.get_by_test_id("meetings").get_by_test_id("meeting-met")).to_be_visible()
+    expect(page.get_by_test_id("meeting-list")).to_contain_text("电话")
     desk.open_candidate_task(number, "答复代表")
     page.locator("#f-reply_class").select_option("A")
     page.locator("#f-reply").fill(reply)
@@ -203,13 +214,18 @@ def _walk_suggestion(desk: Desk) -> None:
     timeline = page.get_by_test_id("timeline")
     for text in (opinion, rejection, "同意。", "材料齐全，归档。"):
         expect(timeline).to_contain_text(text)
-    expect(timeline.locator("li")).to_have_count(11)  # with the reply letter generated
+    # registered, 7 completions, the meeting, the feedback request, a reply letter for each
+    # of the two deputies, filed
+    expect(timeline.locator("li")).to_have_count(14)
+    expect(timeline).to_contain_text("电话告知代表办理情况")
     letters = page.locator('[data-testid="attachments"] tr[data-kind="reply_letter"]')
-    expect(letters).to_have_count(1)
+    expect(letters).to_have_count(2)
     diagram = page.locator('#diagram[data-rendered="true"]')
     expect(diagram).to_be_visible()
     expect(diagram.locator("svg").first).to_be_visible()
-    expect(diagram.locator('[data-element-id="leader_approve"]').first).to_be_visible()
+    expect(diagram.locator('[data-element-id="register"]').first).to_be_visible()
+    shared = page.locator('[data-testid="diagram-common_handling"][data-rendered="true"]')
+    expect(shared.locator('[data-element-id="leader_approve"]').first).to_be_visible()
     if SCREENSHOTS:  # without the flash message, diagram drawn again
         page.reload()
         expect(page.locator('#diagram[data-rendered="true"] svg').first).to_be_visible()

@@ -1,8 +1,13 @@
 """Workflow designers through the engine: versions, validation, diff, dry run, migration.
 
-On every configured database. The shipped suggestion workflow is version 1; variants of
-it (a step's role, name and time limit changed; the `draft` step removed; unsafe code)
-are saved and deployed as later versions.
+On every configured database. The shipped suggestion workflow is version 1; it calls the
+shared subprocesses (`common_handling`, `common_follow_up`), which are process models of
+their own. The designer's edits are made on a self-contained suggestion diagram
+(tests/fixtures/suggestion_standalone.bpmn: register → draft → leader_approve → reply →
+file), which a designer may deploy as the suggestion's next version; variants of it (a
+step's role, name and time limit changed; the `draft` step removed; unsafe code) are saved
+and deployed as later versions. A new version of a shared subprocess, saved and deployed
+through the designer, gives every kind that calls it a new version.
 """
 
 from __future__ import annotations
@@ -28,8 +33,14 @@ from tests.conftest import COURT
 from tests.helpers import STEP_DATA, complete, open_task, register
 
 WORKFLOWS = Path(__file__).resolve().parents[1] / "workflows"
-SUGGESTION = (WORKFLOWS / "suggestion.bpmn").read_text(encoding="utf-8")
-TIMER_FIXTURE = Path(__file__).parent / "fixtures" / "timer_supervision.bpmn"
+FIXTURES = Path(__file__).parent / "fixtures"
+# The shipped suggestion: register, then `handling` calls common_handling, reply, file.
+SHIPPED = (WORKFLOWS / "suggestion.bpmn").read_text(encoding="utf-8")
+# A self-contained suggestion (no call activities): what the designer tests edit.
+STANDALONE = (FIXTURES / "suggestion_standalone.bpmn").read_text(encoding="utf-8")
+TIMER_FIXTURE = FIXTURES / "timer_supervision.bpmn"
+KINDS = ("concern_case", "letter", "petition", "suggestion", "supervision")
+SHARED = ("common_follow_up", "common_handling")
 BEIJING = ZoneInfo("Asia/Shanghai")
 CANARY = Path("/tmp/pwned_designer")
 SHELL_ESCAPE = "__import__('os').system('touch /tmp/pwned_designer')"
@@ -55,8 +66,8 @@ def drafter_lane_is(xml: str, role: str) -> str:
     )
 
 
-def retitled_draft(xml: str = SUGGESTION) -> str:
-    """v2: the draft step renamed, done by department heads, with 5 instead of 10 days."""
+def retitled_draft(xml: str = STANDALONE) -> str:
+    """The draft step renamed, done by department heads, with 5 instead of 10 days."""
     return replaced(
         drafter_lane_is(xml, "dept_head"),
         (
@@ -70,7 +81,7 @@ def retitled_draft(xml: str = SUGGESTION) -> str:
     )
 
 
-def without_draft(xml: str = SUGGESTION) -> str:
+def without_draft(xml: str = STANDALONE) -> str:
     """The `draft` step removed: register goes straight to the leader, who sends back to
     register."""
     xml = re.sub(r'\s*<bpmn:userTask id="draft".*?</bpmn:userTask>', "", xml, flags=re.S)
@@ -101,7 +112,7 @@ def without_draft(xml: str = SUGGESTION) -> str:
     )
 
 
-def with_condition(condition: str, xml: str = SUGGESTION) -> str:
+def with_condition(condition: str, xml: str = STANDALONE) -> str:
     return replaced(
         xml,
         ("approved == True</bpmn:conditionExpression>", f"{condition}</bpmn:conditionExpression>"),
@@ -147,6 +158,7 @@ def through(element: str, element_id: str = "x") -> str:
 
 
 FORMS = process_models.shipped_forms()
+LIBRARY = process_models.shipped_library()
 
 # --- fixtures ------------------------------------------------------------------------------
 
@@ -165,6 +177,16 @@ def v1(factory, people) -> int:
         model = process_models.current_model(session, people["designer"].court_id, "suggestion")
         assert model.version == 1
         return model.id
+
+
+@pytest.fixture
+def standalone(factory, people, v1) -> int:
+    """The self-contained suggestion, saved and deployed by the designer as version 2
+    (items registered from now on run on it); returns its id."""
+    saved = save(factory, people["designer"], STANDALONE, note="自成一体的建议流程")
+    assert saved.deployable and saved.model.version == 2 and saved.model.called_ids == []
+    deploy(factory, people["designer"], saved.model.id)
+    return saved.model.id
 
 
 def save(factory, user, xml: str, key: str = "suggestion", **kwargs) -> versions.CheckedVersion:
@@ -215,7 +237,7 @@ def test_save_draft_is_the_next_version_and_deploy_makes_it_current(factory, peo
         assert process_models.current_model(session, designer.court_id, "suggestion").id == draft.id
         summary = versions.list_processes(session, designer)
         assert [(s.key, s.deployed_version, s.latest_version) for s in summary] == [
-            ("suggestion", 2, 2)
+            (key, 2, 2) if key == "suggestion" else (key, 1, 1) for key in sorted(SHARED + KINDS)
         ]
         rows, total = versions.list_versions(session, designer, "suggestion")
         assert total == 2 and [m.version for m in rows] == [2, 1]
@@ -227,7 +249,7 @@ def test_save_draft_is_the_next_version_and_deploy_makes_it_current(factory, peo
 def test_saving_a_version_with_problems_stores_a_draft_that_cannot_be_deployed(factory, people, v1):
     designer = people["designer"]
     xml = replaced(
-        SUGGESTION,
+        STANDALONE,
         (
             "<spiffworkflow:formJsonSchemaFilename>draft.schema.json",
             "<spiffworkflow:formJsonSchemaFilename>missing.schema.json",
@@ -281,7 +303,8 @@ def test_unusable_uploads_are_refused_with_a_clear_message_and_nothing_is_stored
     assert words in refused.value.message
     assert "bpmn_xml" in refused.value.fields
     with unit_of_work(factory) as session:
-        assert session.scalar(select(func.count()).select_from(ProcessModel)) == 1
+        # only the shipped versions: the five kinds and the two shared subprocesses
+        assert session.scalar(select(func.count()).select_from(ProcessModel)) == 7
         with pytest.raises(InvalidData):
             versions.validate(session, people["designer"], xml)
 
@@ -292,16 +315,16 @@ def test_uploads_over_two_mebibytes_are_too_large(factory, people, v1):
         save(
             factory,
             people["designer"],
-            SUGGESTION.replace("<bpmn:process ", padding + "<bpmn:process ", 1),
+            SHIPPED.replace("<bpmn:process ", padding + "<bpmn:process ", 1),
         )
 
 
 def test_the_process_id_must_be_the_key_it_is_saved_under(factory, people, v1):
     with pytest.raises(InvalidData) as refused:
-        save(factory, people["designer"], SUGGESTION, key="letter")
+        save(factory, people["designer"], SHIPPED, key="letter")
     assert "`suggestion`" in refused.value.message and "`letter`" in refused.value.message
     with pytest.raises(NotFound):
-        save(factory, people["designer"], SUGGESTION, key="no such/key")
+        save(factory, people["designer"], SHIPPED, key="no such/key")
 
 
 def test_forms_are_given_checked_and_stored(factory, people, v1):
@@ -309,19 +332,19 @@ def test_forms_are_given_checked_and_stored(factory, people, v1):
         **FORMS,
         "note.schema.json": {"type": "object", "properties": {"x": {"type": "string"}}},
     }
-    saved = save(factory, people["designer"], SUGGESTION, forms=forms)
+    saved = save(factory, people["designer"], SHIPPED, forms=forms)
     assert saved.deployable and set(saved.model.forms) == set(forms)
     broken = {
         **FORMS,
         "draft.schema.json": {"type": "object", "properties": {"draft": {"type": 12}}},
     }
-    saved = save(factory, people["designer"], SUGGESTION, forms=broken)
+    saved = save(factory, people["designer"], SHIPPED, forms=broken)
     (problem,) = saved.report.problems
     assert problem.element_id == "draft" and "JSON Schema" in problem.message
     with pytest.raises(InvalidData):
-        save(factory, people["designer"], SUGGESTION, forms={"../etc/passwd": {}})
+        save(factory, people["designer"], SHIPPED, forms={"../etc/passwd": {}})
     with pytest.raises(InvalidData):
-        save(factory, people["designer"], SUGGESTION, forms=["draft.schema.json"])
+        save(factory, people["designer"], SHIPPED, forms=["draft.schema.json"])
 
 
 def test_lint_forms_requires_json_schema_objects_with_properties_and_no_remote_refs():
@@ -354,8 +377,8 @@ def test_only_designers_and_administrators_may_use_the_designer(factory, people,
             lambda: versions.list_processes(session, user),
             lambda: versions.list_versions(session, user, "suggestion"),
             lambda: versions.get_version(session, user, v1),
-            lambda: versions.validate(session, user, SUGGESTION),
-            lambda: versions.save_draft(session, user, "suggestion", SUGGESTION),
+            lambda: versions.validate(session, user, SHIPPED),
+            lambda: versions.save_draft(session, user, "suggestion", SHIPPED),
             lambda: versions.deploy_version(session, user, v1),
             lambda: diffs.diff_versions(session, user, v1, v1),
             lambda: dryrun.dry_run(session, user, v1, []),
@@ -393,6 +416,17 @@ def test_cli_deploy_and_shipped_loading_still_work(factory, people, v1):
     with unit_of_work(factory) as session:
         court = accounts.get_or_create_court(session, COURT)
         assert process_models.load_shipped(session, court) == []  # already loaded
+        assert session.scalar(select(func.count()).select_from(ProcessModel)) == 7
+        other = Court(name="另一法院")
+        session.add(other)
+        session.flush()
+        # the shared subprocesses first: the kinds that call them are checked against them
+        assert process_models.load_shipped(session, other) == [*SHARED, *KINDS]
+        shared = process_models.shared_models(session, other.id)
+        for kind in KINDS:
+            linked = process_models.current_model(session, other.id, kind).called_ids
+            assert shared["common_handling"].id in linked
+            assert set(linked) <= {m.id for m in shared.values()}
         deployed = process_models.deploy(session, court, retitled_draft(), FORMS, note="cli")
         assert (deployed.version, deployed.deployed) == (2, True)
         with pytest.raises(InvalidData) as refused:
@@ -408,8 +442,16 @@ def codes(xml: str, forms=FORMS) -> set[tuple[str | None, str]]:
     return {(p.element_id, p.code) for p in lint_bpmn(xml, forms)}
 
 
-def test_the_shipped_diagrams_are_deployable():
-    assert lint_bpmn(SUGGESTION, FORMS) == []
+@pytest.mark.parametrize("path", sorted(WORKFLOWS.glob("*.bpmn")), ids=lambda path: path.stem)
+def test_the_shipped_diagrams_are_deployable(path):
+    """Each shipped file, checked with the shipped shared subprocesses it may call."""
+    assert lint_bpmn(path.read_bytes(), FORMS, path.name, LIBRARY) == []
+
+
+def test_the_shipped_kinds_call_the_shared_subprocesses_and_the_fixtures_stand_alone():
+    # without the library, the shipped suggestion's call activities are named
+    assert codes(SHIPPED) == {("handling", "call_activity"), ("follow_up_call", "call_activity")}
+    assert lint_bpmn(STANDALONE, FORMS) == []
     assert lint_bpmn(TIMER_FIXTURE.read_bytes(), FORMS) == []
 
 
@@ -532,17 +574,18 @@ def test_conditions_that_escape_the_sandbox_are_refused_at_validation_and_deploy
 # --- diff ----------------------------------------------------------------------------------
 
 
-def test_diff_names_elements_added_removed_and_changed(factory, people, v1):
+def test_diff_names_elements_added_removed_and_changed(factory, people, standalone):
     designer = people["designer"]
-    v2 = save(factory, designer, retitled_draft()).model.id
-    v3 = save(
+    base = standalone
+    v3 = save(factory, designer, retitled_draft()).model.id
+    v4 = save(
         factory,
         designer,
         without_draft(),
         forms={**FORMS, "extra.schema.json": {"type": "object", "properties": {}}},
     ).model.id
     with unit_of_work(factory) as session:
-        result = diffs.diff_versions(session, designer, v2, v1)
+        result = diffs.diff_versions(session, designer, v3, base)
         changed = {e.id: e for e in result.elements.changed}
         assert set(changed) == {"draft", "Lane_drafter"}
         fields = {d["field"]: d for d in changed["draft"].details}
@@ -554,7 +597,7 @@ def test_diff_names_elements_added_removed_and_changed(factory, people, v1):
         assert result.elements.added == [] and result.elements.removed == []
         assert (result.forms.added, result.forms.removed, result.forms.changed) == ([], [], [])
 
-        result = diffs.diff_versions(session, designer, v3, v1)
+        result = diffs.diff_versions(session, designer, v4, base)
         assert {e.id for e in result.elements.removed} == {"draft", "flow_draft_leader"}
         assert result.forms.added == ["extra.schema.json"]
         changed = {
@@ -563,8 +606,110 @@ def test_diff_names_elements_added_removed_and_changed(factory, people, v1):
         }
         assert changed["flow_register_draft"] == {"target"}
         assert "incoming" in changed["leader_approve"] and "incoming" in changed["register"]
-        backwards = diffs.diff_versions(session, designer, v1, v3)
+        backwards = diffs.diff_versions(session, designer, base, v4)
         assert {e.id for e in backwards.elements.added} == {"draft", "flow_draft_leader"}
+
+
+# --- shared subprocesses -------------------------------------------------------------------
+
+
+def current_models(factory, court_id: int) -> dict[str, ProcessModel]:
+    """The deployed version of every process, loaded with its diagram and forms."""
+    with unit_of_work(factory) as session:
+        models = {
+            key: process_models.current_model(session, court_id, key) for key in (*SHARED, *KINDS)
+        }
+        for loaded in models.values():
+            assert loaded.bpmn_xml and loaded.forms  # loaded (deferred) before the session ends
+        return models
+
+
+def test_a_shared_subprocess_deployed_by_the_designer_relinks_every_kind_that_calls_it(
+    factory, people, v1
+):
+    designer = people["designer"]
+    running = at_draft(factory, people)  # waits at common_handling v1's `draft`
+    running_task = open_task(factory, running)
+    before = current_models(factory, designer.court_id)
+    old_handling = before["common_handling"]
+    xml = replaced(
+        old_handling.bpmn_xml,
+        (
+            '<bpmn:userTask id="draft" name="承办拟稿">',
+            '<bpmn:userTask id="draft" name="承办部门拟稿">',
+        ),
+        (
+            '<spiffworkflow:property name="due_working_days" value="10" />',
+            '<spiffworkflow:property name="due_working_days" value="7" />',
+        ),
+    )
+    saved = save(factory, designer, xml, key="common_handling", note="拟稿期限改为 7 个工作日")
+    assert saved.deployable and saved.model.version == 2
+    assert process_models.status_of(saved.model) == "draft"
+    assert saved.model.forms == old_handling.forms  # the previous version's forms
+    # a draft of a shared subprocess reaches nothing yet
+    assert {k: m.id for k, m in current_models(factory, designer.court_id).items()} == {
+        k: m.id for k, m in before.items()
+    }
+
+    deploy(factory, designer, saved.model.id)
+    after = current_models(factory, designer.court_id)
+    assert after["common_handling"].id == saved.model.id
+    assert after["common_follow_up"].id == before["common_follow_up"].id
+    for kind in KINDS:
+        new, old = after[kind], before[kind]
+        assert new.version == old.version + 1 == 2, kind
+        assert saved.model.id in new.called_ids and old_handling.id not in new.called_ids
+        # the other links stay; the kind's own diagram and forms are unchanged
+        assert set(new.called_ids) - {saved.model.id} == set(old.called_ids) - {old_handling.id}
+        assert (new.bpmn_xml, new.forms) == (old.bpmn_xml, old.forms)
+        assert "common_handling v2" in new.note
+        assert process_models.status_of(model(factory, old.id)) == "retired"
+    with unit_of_work(factory) as session:
+        summary = versions.list_processes(session, designer)
+        assert [(s.key, s.deployed_version, s.latest_version) for s in summary] == [
+            (key, 1, 1) if key == "common_follow_up" else (key, 2, 2)
+            for key in sorted(SHARED + KINDS)
+        ]
+        suggestion = session.get(ProcessModel, after["suggestion"].id)
+        assert process_models.library_of(session, suggestion)["common_handling"] == xml
+        old_suggestion = session.get(ProcessModel, before["suggestion"].id)
+        assert process_models.library_of(session, old_suggestion)["common_handling"] == (
+            old_handling.bpmn_xml
+        )
+
+    # the running item keeps its version: the old step's title and limit, and it goes on
+    assert instance_of(factory, running).process_model_id == before["suggestion"].id
+    task = open_task(factory, running)
+    assert (task.id, task.title, task.due_at) == (
+        running_task.id,
+        "承办拟稿",
+        running_task.due_at,
+    )
+    # a new item follows the relinked version: the new title and the shorter limit
+    new_item = at_draft(factory, people)
+    assert instance_of(factory, new_item).process_model_id == after["suggestion"].id
+    new_task = open_task(factory, new_item)
+    assert new_task.title == "承办部门拟稿" and new_task.due_at < running_task.due_at
+    complete(factory, people["drafter"], running, "draft")
+    assert open_task(factory, running).bpmn_id == "leader_approve"
+    assert instance_of(factory, running).process_model_id == before["suggestion"].id
+
+
+def test_validate_names_the_call_activity_of_an_unknown_shared_subprocess(factory, people, v1):
+    designer = people["designer"]
+    xml = replaced(SHIPPED, ('calledElement="common_handling"', 'calledElement="common_x"'))
+    with unit_of_work(factory) as session:
+        assert versions.validate(session, designer, SHIPPED).problems == []
+        report = versions.validate(session, designer, xml)
+    assert not report.deployable
+    assert [(p.element_id, p.code) for p in report.problems] == [("handling", "call_activity")]
+    assert "common_x" in report.problems[0].message
+    saved = save(factory, designer, xml)
+    assert [p.element_id for p in saved.report.problems] == ["handling"]
+    with pytest.raises(InvalidData) as refused:
+        deploy(factory, designer, saved.model.id)
+    assert "common_x" in refused.value.fields["handling"]
 
 
 # --- dry run -------------------------------------------------------------------------------
@@ -613,6 +758,7 @@ def test_dry_run_stops_at_invalid_data_and_at_steps_that_are_not_waiting(factory
             v1,
             dryrun.parse_steps([{"task": "register", "data": {"department": "不存在的庭"}}]),
         )
+    assert result.path[0]["task"] == "register", result.error  # the deployed v1 starts
     (entry,) = result.path
     assert not entry["ok"] and set(entry["fields"]) == {"department", "opinion"}
     assert [w["task"] for w in result.waiting] == ["register"]
@@ -625,6 +771,31 @@ def test_dry_run_stops_at_invalid_data_and_at_steps_that_are_not_waiting(factory
         dryrun.parse_steps([{"data": {}}])
     with pytest.raises(InvalidData):
         dryrun.parse_steps({"task": "x"})
+
+
+def test_dry_run_walks_the_shipped_suggestion_through_its_called_subprocesses(factory, people, v1):
+    steps = dryrun.parse_steps(
+        [
+            {"task": "register", "data": STEP_DATA["register"]},
+            {"task": "draft", "data": STEP_DATA["draft"]},  # in common_handling
+            {"task": "leader_approve", "data": STEP_DATA["approve"]},
+            {"task": "reply", "data": STEP_DATA["reply"]},
+            {"task": "file", "data": STEP_DATA["file"]},
+        ]
+    )
+    before = item_rows(factory)
+    with unit_of_work(factory) as session:
+        result = dryrun.dry_run(session, people["designer"], v1, steps)
+    assert result.error is None, result.error
+    assert [(p["task"], p["role"], p["ok"]) for p in result.path] == [
+        ("register", "registrar", True),
+        ("draft", "drafter", True),
+        ("leader_approve", "leader", True),
+        ("reply", "registrar", True),
+        ("file", "registrar", True),
+    ]
+    assert result.ended and result.waiting == []
+    assert item_rows(factory) == before
 
 
 def test_dry_run_never_runs_code_outside_the_sandbox(factory, people, v1):
@@ -646,16 +817,17 @@ def test_dry_run_never_runs_code_outside_the_sandbox(factory, people, v1):
 
 
 def test_new_items_follow_the_deployed_version_while_old_items_finish_on_theirs(
-    factory, people, v1
+    factory, people, standalone
 ):
     designer = people["designer"]
     old_item = at_draft(factory, people)
-    v2 = save(factory, designer, retitled_draft()).model.id
-    deploy(factory, designer, v2)
+    assert instance_of(factory, old_item).process_model_id == standalone
+    v3 = save(factory, designer, retitled_draft()).model.id
+    deploy(factory, designer, v3)
     new_item = at_draft(factory, people)
     assert open_task(factory, new_item).role == "dept_head"
-    assert instance_of(factory, new_item).process_model_id == v2
-    # the old item still follows v1: its draft is for a drafter, and it finishes there
+    assert instance_of(factory, new_item).process_model_id == v3
+    # the old item still follows v2: its draft is for a drafter, and it finishes there
     assert open_task(factory, old_item).role == "drafter"
     for user, step in (
         ("drafter", "draft"),
@@ -664,14 +836,16 @@ def test_new_items_follow_the_deployed_version_while_old_items_finish_on_theirs(
         ("registrar", "file"),
     ):
         complete(factory, people[user], old_item, step)
-    assert instance_of(factory, old_item).process_model_id == v1
+    assert instance_of(factory, old_item).process_model_id == standalone
     with unit_of_work(factory) as session:
         assert session.get(Item, old_item).status == "filed"
     complete(factory, people["head"], new_item, "draft")
     assert open_task(factory, new_item).bpmn_id == "leader_approve"
 
 
-def test_migration_preview_and_a_refused_migration_leave_the_item_untouched(factory, people, v1):
+def test_migration_preview_and_a_refused_migration_leave_the_item_untouched(
+    factory, people, standalone
+):
     designer = people["designer"]
     waiting_at_draft = at_draft(factory, people)
     waiting_at_register = register(factory, people["registrar"], "第二件")
@@ -682,12 +856,13 @@ def test_migration_preview_and_a_refused_migration_leave_the_item_untouched(fact
 
     with unit_of_work(factory) as session:
         checks, total, target = migration.preview(session, designer, v3)
-    assert total == 3 and target.version == 2
+    assert total == 3 and target.version == 3
     by_item = {c.item.id: c for c in checks}
+    assert {c.from_version for c in checks} == {2}
     assert by_item[waiting_at_draft].current_steps == ["draft"]
     assert not by_item[waiting_at_draft].can_migrate
     assert "current step `draft`" in by_item[waiting_at_draft].reason
-    assert "v2" in by_item[waiting_at_draft].reason
+    assert "v3" in by_item[waiting_at_draft].reason
     assert not by_item[past_draft].can_migrate
     assert "completed step `draft`" in by_item[past_draft].reason
     assert by_item[waiting_at_register].can_migrate and by_item[waiting_at_register].reason is None
@@ -698,7 +873,7 @@ def test_migration_preview_and_a_refused_migration_leave_the_item_untouched(fact
     assert not result.migrated and "draft" in result.reason
     after = instance_of(factory, waiting_at_draft)
     assert (after.process_model_id, after.version, after.state) == (
-        v1,
+        standalone,
         before.version,
         before.state,
     )
@@ -711,22 +886,24 @@ def test_migration_preview_and_a_refused_migration_leave_the_item_untouched(fact
     assert open_task(factory, waiting_at_register).bpmn_id == "leader_approve"
 
 
-def test_a_migration_that_renames_a_step_and_changes_its_role_and_time_limit(factory, people, v1):
+def test_a_migration_that_renames_a_step_and_changes_its_role_and_time_limit(
+    factory, people, standalone
+):
     designer = people["designer"]
     item_id = at_draft(factory, people)
     before_task = open_task(factory, item_id)
     with unit_of_work(factory) as session:
         tasks.claim(session, people["drafter"], before_task.id)
-    v2 = save(factory, designer, retitled_draft()).model.id
-    deploy(factory, designer, v2)
+    v3 = save(factory, designer, retitled_draft()).model.id
+    deploy(factory, designer, v3)
     with unit_of_work(factory) as session:
-        (check,), total, _ = migration.preview(session, designer, v2)
-    assert check.can_migrate and check.from_version == 1 and total == 1
+        (check,), total, _ = migration.preview(session, designer, v3)
+    assert check.can_migrate and check.from_version == 2 and total == 1
     old_version = instance_of(factory, item_id).version
     with unit_of_work(factory) as session:
-        assert migration.migrate_item(session, designer, v2, item_id).migrated
+        assert migration.migrate_item(session, designer, v3, item_id).migrated
     instance = instance_of(factory, item_id)
-    assert instance.process_model_id == v2 and instance.version > old_version
+    assert instance.process_model_id == v3 and instance.version > old_version
     task = open_task(factory, item_id)
     assert task.id == before_task.id and task.task_guid == before_task.task_guid
     assert (task.title, task.role, task.assignee_id) == ("承办起草", "dept_head", None)
@@ -737,15 +914,15 @@ def test_a_migration_that_renames_a_step_and_changes_its_role_and_time_limit(fac
             select(AuditEvent).where(AuditEvent.item_id == item_id, AuditEvent.action == "migrated")
         )
         assert event.data == {
-            "from_version": 1,
-            "to_version": 2,
-            "from_model_id": v1,
-            "to_model_id": v2,
+            "from_version": 2,
+            "to_version": 3,
+            "from_model_id": standalone,
+            "to_model_id": v3,
         }
-        assert event.actor_id == designer.id and event.comment == "v1 → v2"
+        assert event.actor_id == designer.id and event.comment == "v2 → v3"
         # nothing is left to migrate, and migrating again is refused with a reason
-        assert migration.preview(session, designer, v2)[1] == 0
-        assert not migration.migrate_item(session, designer, v2, item_id).migrated
+        assert migration.preview(session, designer, v3)[1] == 0
+        assert not migration.migrate_item(session, designer, v3, item_id).migrated
     with pytest.raises(Forbidden):
         complete(factory, people["drafter"], item_id, "draft")
     complete(factory, people["head"], item_id, "draft")
@@ -808,8 +985,11 @@ def test_migration_refuses_undeployable_targets_and_reports_unknown_items(factor
 
 
 def test_check_bpmn_reports_the_key_and_hard_errors():
-    report = check_bpmn(SUGGESTION, FORMS)
+    report = check_bpmn(SHIPPED, FORMS, library=LIBRARY)
     assert report.key == "suggestion" and report.deployable and report.specs is not None
+    assert sorted(report.shared_calls) == ["common_follow_up", "common_handling"]
+    report = check_bpmn(STANDALONE, FORMS)
+    assert report.key == "suggestion" and report.deployable and report.shared_calls == []
     report = check_bpmn(XXE, FORMS)
     assert report.xml_error is not None and report.problems[0].code == "xml"
     assert not report.deployable

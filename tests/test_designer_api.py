@@ -4,6 +4,10 @@ Response shapes, the error contract (403 for other roles, 404 for another court,
 422 for unusable uploads with a clear message), and the whole story: save a changed
 version, validate, deploy, dry-run, register a new item that follows the new version
 while an old one finishes on the old, a refused and a successful migration.
+
+The shipped suggestion (v1) calls the shared subprocesses; the designer first deploys the
+self-contained suggestion diagram (v2, tests/fixtures/suggestion_standalone.bpmn) where a
+test needs running items on a diagram whose steps it then edits.
 """
 
 from __future__ import annotations
@@ -22,11 +26,15 @@ from tests.conftest import USERS
 from tests.helpers import STEP_DATA
 from tests.test_api import Api
 from tests.test_designer import (
+    FORMS,
+    KINDS,
     LAUGHS,
     MALFORMED,
     NOT_BPMN,
+    SHARED,
     SHELL_ESCAPE,
-    SUGGESTION,
+    SHIPPED,
+    STANDALONE,
     XXE,
     replaced,
     retitled_draft,
@@ -70,6 +78,14 @@ def save(api: Api, xml: str, user: str = "designer", **body) -> dict[str, Any]:
     )
 
 
+def deploy_standalone(api: Api) -> dict[str, Any]:
+    """The designer saves and deploys the self-contained suggestion as v2."""
+    created = save(api, STANDALONE, note="自成一体的建议流程")
+    assert (created["version"], created["deployable"]) == (2, True)
+    api.ok(api.post("designer", f"{D}/versions/{created['id']}/deploy"))
+    return created
+
+
 def error(response, status: int) -> dict[str, Any]:
     assert response.status_code == status, response.get_data(as_text=True)
     body = response.get_json()
@@ -92,15 +108,19 @@ def walk(api: Api, item_id: int, *steps: str, users: dict[str, str] | None = Non
 def test_save_validate_deploy_and_new_items_follow_while_old_ones_finish(api):
     processes = api.ok(api.get("designer", f"{D}/processes"))
     assert set(processes) == PAGE_FIELDS
-    assert processes["items"] == [{"key": "suggestion", "deployed_version": 1, "latest_version": 1}]
+    assert processes["items"] == [
+        {"key": key, "deployed_version": 1, "latest_version": 1} for key in sorted(SHARED + KINDS)
+    ]
+    deploy_standalone(api)
     old_item = api.register()["id"]
+    assert api.item(old_item)["process"] == {"key": "suggestion", "version": 2}
     walk(api, old_item, "register")
 
     checked = api.ok(api.post("designer", f"{D}/validate", {"bpmn_xml": retitled_draft()}))
     assert checked == {"problems": [], "deployable": True, "key": "suggestion"}
     created = save(api, retitled_draft(), note="拟稿改由部门负责人办理，期限 5 个工作日")
     assert VERSION_FIELDS | {"problems", "deployable"} <= set(created)
-    assert (created["version"], created["status"], created["deployed_at"]) == (2, "draft", None)
+    assert (created["version"], created["status"], created["deployed_at"]) == (3, "draft", None)
     assert created["author"] == "designer" and created["problems"] == [] and created["deployable"]
 
     detail = api.ok(api.get("designer", f"{D}/versions/{created['id']}"))
@@ -109,7 +129,7 @@ def test_save_validate_deploy_and_new_items_follow_while_old_ones_finish(api):
 
     download = api.get("designer", f"{D}/versions/{created['id']}/bpmn")
     assert download.status_code == 200 and download.mimetype == "application/xml"
-    assert download.headers["Content-Disposition"] == "attachment; filename=suggestion-v2.bpmn"
+    assert download.headers["Content-Disposition"] == "attachment; filename=suggestion-v3.bpmn"
     assert download.get_data(as_text=True) == retitled_draft()
 
     deployed = api.ok(api.post("admin", f"{D}/versions/{created['id']}/deploy"))
@@ -117,7 +137,8 @@ def test_save_validate_deploy_and_new_items_follow_while_old_ones_finish(api):
     assert deployed["status"] == "deployed" and deployed["deployed_at"]
     listing = api.ok(api.get("designer", f"{D}/processes/suggestion/versions"))
     assert [(v["version"], v["status"]) for v in listing["items"]] == [
-        (2, "deployed"),
+        (3, "deployed"),
+        (2, "retired"),
         (1, "retired"),
     ]
 
@@ -125,18 +146,18 @@ def test_save_validate_deploy_and_new_items_follow_while_old_ones_finish(api):
     walk(api, new_item, "register")
     task = api.open_task(new_item, "draft")
     assert (task["role"], task["title"]) == ("dept_head", "承办起草")
-    assert api.item(new_item)["process"] == {"key": "suggestion", "version": 2}
+    assert api.item(new_item)["process"] == {"key": "suggestion", "version": 3}
     walk(api, new_item, "draft", users={"draft": "head"})
 
     assert api.open_task(old_item, "draft")["role"] == "drafter"
     walk(api, old_item, "draft", "approve", "reply", "file")
     finished = api.item(old_item)
-    assert finished["status"] == "filed" and finished["process"]["version"] == 1
+    assert finished["status"] == "filed" and finished["process"]["version"] == 2
 
 
 def test_saving_with_problems_returns_them_and_deploy_refuses_naming_elements(api):
     xml = replaced(
-        SUGGESTION, ('<bpmn:lane id="Lane_leader" name="leader">', '<bpmn:lane id="L" name="x">')
+        STANDALONE, ('<bpmn:lane id="Lane_leader" name="leader">', '<bpmn:lane id="L" name="x">')
     )
     created = save(api, xml)
     assert not created["deployable"] and created["status"] == "draft"
@@ -150,7 +171,7 @@ def test_saving_with_problems_returns_them_and_deploy_refuses_naming_elements(ap
 
 def test_forms_are_saved_with_the_version_and_checked(api):
     forms = {"register.schema.json": {"type": "object", "properties": {"x": {"type": "nope"}}}}
-    created = save(api, SUGGESTION, forms=forms)
+    created = save(api, SHIPPED, forms=forms)
     problems = {(p["element_id"], p["code"]) for p in created["problems"]}
     assert ("register", "form_schema_used") in problems and ("draft", "form") in problems
     detail = api.ok(api.get("designer", f"{D}/versions/{created['id']}"))
@@ -159,7 +180,7 @@ def test_forms_are_saved_with_the_version_and_checked(api):
         api.post(
             "designer",
             f"{D}/processes/suggestion/versions",
-            {"bpmn_xml": SUGGESTION, "forms": {"a/b": {}}},
+            {"bpmn_xml": SHIPPED, "forms": {"a/b": {}}},
         ),
         422,
     )
@@ -186,9 +207,7 @@ def test_unusable_uploads_are_422_with_a_clear_message(api, xml, words):
 
 
 def test_bpmn_over_two_mebibytes_is_413_and_bodies_over_the_request_limit_too(api):
-    big = SUGGESTION.replace(
-        "<bpmn:process ", "<!--" + "x" * MAX_BPMN_BYTES + "--><bpmn:process ", 1
-    )
+    big = SHIPPED.replace("<bpmn:process ", "<!--" + "x" * MAX_BPMN_BYTES + "--><bpmn:process ", 1)
     for path in (f"{D}/processes/suggestion/versions", f"{D}/validate"):
         refused = error(api.post("designer", path, {"bpmn_xml": big}), 413)
         assert "2 MiB" in refused["message"]
@@ -197,7 +216,7 @@ def test_bpmn_over_two_mebibytes_is_413_and_bodies_over_the_request_limit_too(ap
 
 
 def test_the_process_id_must_equal_the_key(api):
-    other = SUGGESTION.replace('<bpmn:process id="suggestion"', '<bpmn:process id="letter"')
+    other = STANDALONE.replace('<bpmn:process id="suggestion"', '<bpmn:process id="letter"')
     other = other.replace('processRef="suggestion"', 'processRef="letter"')
     refused = error(
         api.post("designer", f"{D}/processes/suggestion/versions", {"bpmn_xml": other}), 422
@@ -206,7 +225,8 @@ def test_the_process_id_must_equal_the_key(api):
     created = api.ok(
         api.post("designer", f"{D}/processes/letter/versions", {"bpmn_xml": other}), 201
     )
-    assert (created["key"], created["version"], created["deployable"]) == ("letter", 1, True)
+    # the shipped letter is v1; a self-contained letter may be its next version
+    assert (created["key"], created["version"], created["deployable"]) == ("letter", 2, True)
     error(api.get("designer", f"{D}/processes/nothing-here/versions"), 404)
 
 
@@ -217,10 +237,10 @@ def designer_calls(version_id: int) -> list[tuple[str, str, Any]]:
     return [
         ("GET", f"{D}/processes", None),
         ("GET", f"{D}/processes/suggestion/versions", None),
-        ("POST", f"{D}/processes/suggestion/versions", {"bpmn_xml": SUGGESTION}),
+        ("POST", f"{D}/processes/suggestion/versions", {"bpmn_xml": SHIPPED}),
         ("GET", f"{D}/versions/{version_id}", None),
         ("GET", f"{D}/versions/{version_id}/bpmn", None),
-        ("POST", f"{D}/validate", {"bpmn_xml": SUGGESTION}),
+        ("POST", f"{D}/validate", {"bpmn_xml": SHIPPED}),
         ("POST", f"{D}/versions/{version_id}/deploy", None),
         ("GET", f"{D}/versions/{version_id}/diff?against={version_id}", None),
         ("POST", f"{D}/versions/{version_id}/dry-run", {"steps": []}),
@@ -261,32 +281,34 @@ def test_without_credentials_401_and_another_courts_versions_404(api):
 
 
 def test_diff_between_two_versions(api):
-    v1 = v1_id(api)
-    v2 = save(api, retitled_draft())["id"]
-    v3 = save(
+    base = deploy_standalone(api)["id"]
+    v3 = save(api, retitled_draft())["id"]
+    v4 = save(
         api, without_draft(), forms={"draft.schema.json": {"type": "object", "properties": {}}}
     )["id"]
-    diff = api.ok(api.get("designer", f"{D}/versions/{v2}/diff?against={v1}"))
-    assert (diff["version"]["id"], diff["against"]["id"]) == (v2, v1)
+    diff = api.ok(api.get("designer", f"{D}/versions/{v3}/diff?against={base}"))
+    assert (diff["version"]["id"], diff["against"]["id"]) == (v3, base)
     assert diff["added"] == [] and diff["removed"] == []
     changed = {c["id"]: c for c in diff["changed"]}
     assert changed["draft"]["type"] == "bpmn:UserTask" and changed["draft"]["name"] == "承办起草"
     assert "lane: drafter → dept_head" in changed["draft"]["changes"]
     assert {d["field"] for d in changed["draft"]["details"]} == {"name", "lane", "properties"}
-    diff = api.ok(api.get("designer", f"{D}/versions/{v3}/diff?against={v1}"))
+    diff = api.ok(api.get("designer", f"{D}/versions/{v4}/diff?against={base}"))
     assert {"id": "draft", "name": "承办拟稿", "type": "bpmn:UserTask"} in diff["removed"]
-    assert diff["forms"]["removed"] == [
+    # v4 keeps only the draft form: every other shipped form is removed
+    assert diff["forms"]["removed"] == sorted(set(FORMS) - {"draft.schema.json"})
+    assert {
         "file.schema.json",
         "leader_approve.schema.json",
         "register.schema.json",
         "reply.schema.json",
-    ]
+    } <= set(diff["forms"]["removed"])
     assert diff["forms"]["changed"] == ["draft.schema.json"]
-    assert error(api.get("designer", f"{D}/versions/{v3}/diff"), 422)["fields"] == {
+    assert error(api.get("designer", f"{D}/versions/{v4}/diff"), 422)["fields"] == {
         "against": "required: a version id"
     }
-    error(api.get("designer", f"{D}/versions/{v3}/diff?against=abc"), 422)
-    error(api.get("designer", f"{D}/versions/{v3}/diff?against=999999"), 404)
+    error(api.get("designer", f"{D}/versions/{v4}/diff?against=abc"), 422)
+    error(api.get("designer", f"{D}/versions/{v4}/diff?against=999999"), 404)
 
 
 # --- dry run -------------------------------------------------------------------------------
@@ -337,6 +359,7 @@ def test_code_in_conditions_never_runs_in_a_dry_run_or_a_deploy(api):
 
 
 def test_a_refused_and_a_successful_migration(api):
+    deploy_standalone(api)
     at_draft = api.register(title="等待拟稿")["id"]
     walk(api, at_draft, "register")
     at_register = api.register(title="等待登记")["id"]
@@ -356,8 +379,8 @@ def test_a_refused_and_a_successful_migration(api):
         "reason",
     }
     assert rows[at_draft]["current_steps"] == ["draft"] and rows[at_draft]["can_migrate"] is False
-    assert "`draft`" in rows[at_draft]["reason"] and "v2" in rows[at_draft]["reason"]
-    assert rows[at_register]["can_migrate"] is True and rows[at_register]["from_version"] == 1
+    assert "`draft`" in rows[at_draft]["reason"] and "v3" in rows[at_draft]["reason"]
+    assert rows[at_register]["can_migrate"] is True and rows[at_register]["from_version"] == 2
 
     result = api.ok(
         api.post(
@@ -370,14 +393,14 @@ def test_a_refused_and_a_successful_migration(api):
     assert outcome[at_draft]["migrated"] is False and "draft" in outcome[at_draft]["reason"]
     assert outcome[at_register] == {"item_id": at_register, "migrated": True, "reason": None}
     assert outcome[999999]["migrated"] is False
-    assert api.item(at_draft)["process"]["version"] == 1  # untouched
+    assert api.item(at_draft)["process"]["version"] == 2  # untouched
     migrated = api.item(at_register)
-    assert migrated["process"]["version"] == 2
+    assert migrated["process"]["version"] == 3
     event = migrated["events"][-1]
     assert (event["action"], event["actor"], event["comment"]) == (
         "migrated",
         "designer",
-        "v1 → v2",
+        "v2 → v3",
     )
     walk(api, at_register, "register")
     assert api.open_task(at_register)["name"] == "leader_approve"
@@ -387,7 +410,7 @@ def test_a_refused_and_a_successful_migration(api):
     api.ok(api.post("designer", f"{D}/versions/{renamed['id']}/deploy"))
     preview = api.ok(api.get("designer", f"{D}/migrations?to={renamed['id']}"))
     rows = {r["item_id"]: r for r in preview["items"]}
-    assert rows[at_draft]["can_migrate"] is True and rows[at_draft]["from_version"] == 1
+    assert rows[at_draft]["can_migrate"] is True and rows[at_draft]["from_version"] == 2
     result = api.ok(
         api.post("designer", f"{D}/migrations", {"to": renamed["id"], "item_ids": [at_draft]})
     )

@@ -1,13 +1,16 @@
 """The workflow designer end to end in a real browser (Debian's Chromium via Playwright).
 
-A registrar registers an item on the shipped suggestion workflow (v1). The designer then
-opens the modeler, is refused an XXE upload with the server's reason, breaks and mends
-a step (clicking the problem selects the element), gives 承办拟稿 a 7-working-day limit,
-renames 领导审批, hands the leader's lane to the president, edits a form with its live
-preview, validates, saves a draft, compares it with the deployed version, dry-runs it,
-deploys it and migrates one running demo item. A new item then follows v2 (the drafter
-sees the edited form, the president gets the approval), while the item registered before
-the deploy stays on v1 and is filed there by the leader.
+The shipped suggestion (v1) calls the shared subprocess `common_handling` for its draft and
+approval; here the designer has deployed a self-contained suggestion diagram
+(tests/fixtures/suggestion_standalone.bpmn) as v2 through the API. A registrar registers
+two items on it. The designer then opens the modeler, is refused an XXE upload with the
+server's reason, breaks and mends a step (clicking the problem selects the element),
+gives 承办拟稿 a 7-working-day limit, renames 领导审批, hands the leader's lane to the
+president, edits a form with its live preview, validates, saves a draft (v3), compares it
+with the deployed version, dry-runs it, deploys it and migrates the second running item.
+A new item then follows v3 (the drafter sees the edited form, the president gets the
+approval), while the item registered before the deploy stays on v2 and is filed there by
+the leader.
 
 A drafter gets 403 on the designer pages and API. With LIAISON_SCREENSHOTS=1 the test
 also writes docs/screenshot-designer.png for the README.
@@ -19,6 +22,7 @@ import json
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
+from pathlib import Path
 from urllib.parse import quote
 
 import pytest
@@ -40,6 +44,9 @@ expect = sync_api.expect
 BPMN = "{http://www.omg.org/spec/BPMN/20100524/MODEL}"
 SPIFF = "{http://spiffworkflow.org/bpmn/schema/1.0/core}"
 NEW_COMMENT_TITLE = "补充说明 / Note for the president"
+STANDALONE = (Path(__file__).parent / "fixtures" / "suggestion_standalone.bpmn").read_text(
+    encoding="utf-8"
+)
 XXE = """<?xml version="1.0" encoding="UTF-8"?>
 <!DOCTYPE bpmn:definitions [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>
 <bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
@@ -118,20 +125,35 @@ def test_designer_changes_how_new_items_move(server, desk, tmp_path):
 def _design_and_deploy(desk: Desk) -> None:
     page = desk.page
 
-    # 1. Before any change: the registrar registers an item, which runs on v1.
-    desk.login("registrar")
-    old = desk.api(
+    # 1. The designer deploys the self-contained suggestion as v2 (through the API).
+    desk.login("designer")
+    base = desk.api(
         "POST",
-        "/items",
-        {
-            "kind": "suggestion",
-            "title": "关于延长诉讼服务中心周末开放时间的建议",
-            "content": "建议周六上午开放诉讼服务中心。",
-            "deputies": ["张建国"],
-        },
+        "/designer/processes/suggestion/versions",
+        {"bpmn_xml": STANDALONE, "note": "自成一体的建议流程"},
         status=201,
     )
-    assert old["process"] == {"key": "suggestion", "version": 1}
+    assert (base["version"], base["deployable"]) == (2, True)
+    desk.api("POST", f"/designer/versions/{base['id']}/deploy")
+    desk.logout()
+
+    # Before any change: the registrar registers two items, which run on v2.
+    desk.login("registrar")
+    old, waiting = (
+        desk.api(
+            "POST",
+            "/items",
+            {
+                "kind": "suggestion",
+                "title": title,
+                "content": "建议周六上午开放诉讼服务中心。",
+                "deputies": ["张建国"],
+            },
+            status=201,
+        )
+        for title in ("关于延长诉讼服务中心周末开放时间的建议", "关于诉讼服务中心延时服务的建议")
+    )
+    assert old["process"] == waiting["process"] == {"key": "suggestion", "version": 2}
     desk.complete(old["id"], "register", {"department": "民一庭", "opinion": "请民一庭办理。"})
     desk.logout()
 
@@ -148,11 +170,11 @@ def _design_and_deploy(desk: Desk) -> None:
     # 3. The designer opens the deployed suggestion workflow in the modeler.
     desk.login("designer")
     page.get_by_test_id("nav-designer").click()
-    expect(page.locator('tr[data-process="suggestion"]')).to_contain_text("v1")
+    expect(page.locator('tr[data-process="suggestion"]')).to_contain_text("v2")
     page.get_by_test_id("edit-suggestion").click()
     designer = page.locator('#designer[data-ready="true"]')
     expect(designer).to_have_attribute("data-version-status", "deployed")
-    expect(page.get_by_test_id("version-label")).to_have_text("v1")
+    expect(page.get_by_test_id("version-label")).to_have_text("v2")
     expect(desk.element("draft")).to_be_visible()
     expect(desk.element("leader_approve")).to_contain_text("领导审批")
 
@@ -215,17 +237,17 @@ def _design_and_deploy(desk: Desk) -> None:
     expect(page.get_by_test_id("problems").locator("button")).to_have_count(0)
     page.get_by_test_id("save-note").fill("承办期限改为7个工作日，审批改由院长")
     page.get_by_test_id("save").click()
-    expect(message).to_contain_text("已保存草稿 v2")
-    expect(page.get_by_test_id("version-label")).to_have_text("v2")
+    expect(message).to_contain_text("已保存草稿 v3")
+    expect(page.get_by_test_id("version-label")).to_have_text("v3")
     expect(designer).to_have_attribute("data-version-status", "draft")
     expect(page.get_by_test_id("dirty")).to_be_hidden()
     expect(page).to_have_url(re.compile(r"/designer/suggestion\?version=\d+"))
-    v2_id = int(designer.get_attribute("data-version-id"))
-    _check_saved(desk, v2_id)
+    v3_id = int(designer.get_attribute("data-version-id"))
+    _check_saved(desk, v3_id)
 
     # 9. History: compare the draft with the deployed version, on the lists and canvases.
     page.locator("#tab-history").click()
-    row = page.locator('#history-rows tr[data-version="2"]')
+    row = page.locator('#history-rows tr[data-version="3"]')
     expect(row).to_contain_text("承办期限改为7个工作日")
     expect(row).to_contain_text("designer")
     row.get_by_test_id("compare").click()
@@ -256,35 +278,36 @@ def _design_and_deploy(desk: Desk) -> None:
     expect(dry_path.locator('li[data-element-id="leader_approve"]')).to_contain_text("· 院长")
     expect(dry_path.locator('li[data-ok="false"]')).to_have_count(0)
 
-    # 11. Deploy: v2 is current for new items.
+    # 11. Deploy: v3 is current for new items.
     page.get_by_test_id("deploy").click()
-    expect(message).to_contain_text("v2 已部署")
+    expect(message).to_contain_text("v3 已部署")
     expect(designer).to_have_attribute("data-version-status", "deployed")
     page.goto(f"{desk.url}/designer")
-    expect(page.locator('tr[data-process="suggestion"]')).to_contain_text("v2")
+    expect(page.locator('tr[data-process="suggestion"]')).to_contain_text("v3")
 
-    # 12. Migration: running items on v1 are listed with can_migrate; move a demo item.
+    # 12. Migration: running items on earlier versions (the demo's on the shipped v1 too)
+    #     are listed with can_migrate; move the second item registered on v2.
     page.goto(f"{desk.url}/designer/suggestion")
-    expect(designer).to_have_attribute("data-version-id", str(v2_id))
+    expect(designer).to_have_attribute("data-version-id", str(v3_id))
     page.locator("#tab-migrate").click()
-    expect(page.get_by_test_id("migrate-to")).to_have_value(str(v2_id))
+    expect(page.get_by_test_id("migrate-to")).to_have_value(str(v3_id))
     page.get_by_test_id("migrate-find").click()
     rows = page.locator("#migration-rows tr")
     expect(rows.first).to_be_visible()
     ours = page.locator(f'#migration-rows tr[data-item-id="{old["id"]}"]')
-    expect(ours).to_contain_text("v1")
+    expect(ours).to_contain_text("v2")
     expect(ours).to_contain_text("draft")
-    movable = page.locator(
-        f'#migration-rows tr:not([data-item-id="{old["id"]}"]):has(input:not(:disabled))'
-    ).first
-    moved_id = int(movable.get_attribute("data-item-id"))
+    movable = page.locator(f'#migration-rows tr[data-item-id="{waiting["id"]}"]')
+    expect(movable).to_contain_text("v2")
+    expect(movable.locator("input")).to_be_enabled()
+    moved_id = waiting["id"]
     movable.locator("input").check()
     page.get_by_test_id("migrate").click()
     result = page.locator(f'[data-testid="migration-results"] li[data-item-id="{moved_id}"]')
     expect(result).to_have_attribute("data-migrated", "true")
     desk.logout()
 
-    # 13. A new item follows v2: registered in the UI, drafted on the edited form,
+    # 13. A new item follows v3: registered in the UI, drafted on the edited form,
     #     approved by the president (no longer the leader).
     desk.login("registrar")
     page.get_by_test_id("nav-register").click()
@@ -299,7 +322,7 @@ def _design_and_deploy(desk: Desk) -> None:
     page.get_by_test_id("complete").click()
     expect(page).to_have_url(re.compile(r"/inbox"))
     (new,) = desk.api("GET", f"/items?q={quote(title)}")["items"]
-    for item_id, version in ((new["id"], "v2"), (moved_id, "v2"), (old["id"], "v1")):
+    for item_id, version in ((new["id"], "v3"), (moved_id, "v3"), (old["id"], "v2")):
         desk.open_item(item_id)
         expect(page.locator("h3", has_text="流程图")).to_contain_text(f"suggestion {version}")
     desk.logout()
@@ -311,7 +334,7 @@ def _design_and_deploy(desk: Desk) -> None:
     page.locator("#f-draft").fill("经研究，我院将于下季度增设两台自助立案设备。")
     page.get_by_test_id("complete").click()
     expect(page).to_have_url(re.compile(r"/inbox"))
-    # The old item's draft still uses the v1 form.
+    # The old item's draft still uses the v2 form.
     (old_draft,) = desk.api("GET", f"/items/{old['id']}")["open_tasks"]
     page.goto(f"{desk.url}/tasks/{old_draft['id']}")
     expect(page.get_by_test_id("task-form")).to_contain_text("说明 / Note to the leader")
@@ -319,7 +342,7 @@ def _design_and_deploy(desk: Desk) -> None:
     desk.complete(old["id"], "draft", {"draft": "经研究，我院将试行周六上午开放诉讼服务中心。"})
     desk.logout()
 
-    desk.login("leader")  # on v1 the approval is still the leader's; on v2 it is not
+    desk.login("leader")  # on v2 the approval is still the leader's; on v3 it is not
     (old_approval,) = desk.api("GET", f"/items/{old['id']}")["open_tasks"]
     assert (old_approval["name"], old_approval["role"]) == ("leader_approve", "leader")
     candidates = desk.api("GET", "/tasks?scope=candidate&per_page=100")["items"]
@@ -337,19 +360,19 @@ def _design_and_deploy(desk: Desk) -> None:
     expect(page).to_have_url(re.compile(r"/inbox"))
     desk.logout()
 
-    # 14. The old item finishes on v1.
+    # 14. The old item finishes on v2.
     desk.login("registrar")
     desk.complete(
         old["id"], "reply", {"reply_class": "A", "reply": "代表您好：我院已试行周六上午开放。"}
     )
     filed = desk.complete(old["id"], "file", {"comment": "归档。"})
-    assert filed["status"] == "filed" and filed["process"]["version"] == 1
+    assert filed["status"] == "filed" and filed["process"]["version"] == 2
     desk.open_item(old["id"])
     expect(page.get_by_test_id("item-status")).to_have_attribute("data-status", "filed")
-    expect(page.locator("h3", has_text="流程图")).to_contain_text("suggestion v1")
+    expect(page.locator("h3", has_text="流程图")).to_contain_text("suggestion v2")
     expect(page.locator('#diagram[data-rendered="true"]')).to_contain_text("领导审批")
     new_now = desk.api("GET", f"/items/{new['id']}")
-    assert new_now["process"]["version"] == 2
+    assert new_now["process"]["version"] == 3
     assert [t["name"] for t in new_now["open_tasks"]] == ["reply"]
 
 

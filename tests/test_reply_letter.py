@@ -15,7 +15,7 @@ from engine import clock
 from engine.db import unit_of_work
 from engine.errors import Conflict, Forbidden, InvalidData
 from engine.models import Attachment, AuditEvent, Task
-from engine.services import accounts, attachments, items, reply_letters, tasks
+from engine.services import accounts, attachments, items, meetings, reply_letters, tasks
 from tests.conftest import COURT, USERS
 from tests.helpers import complete, open_task
 from tests.test_api import Api, assert_error
@@ -40,7 +40,7 @@ def api(app, people, factory) -> Api:
 
 
 def _approved(factory, people) -> int:
-    """A jointly signed suggestion at its reply step."""
+    """A suggestion at its reply step (joint items: see the per-deputy test below)."""
     clock.travel_to(datetime(2026, 11, 27, 10, 0, tzinfo=BEIJING))
     with unit_of_work(factory) as session:
         item = items.register(
@@ -50,7 +50,7 @@ def _approved(factory, people) -> int:
                 kind="suggestion",
                 title="关于加强诉前调解的建议",
                 content="建议在基层法庭设立调解室。",
-                deputies=["张代表", "李代表"],
+                deputies=["张代表"],
             ),
         )
         item_id = item.id
@@ -58,16 +58,19 @@ def _approved(factory, people) -> int:
     complete(factory, people["drafter"], item_id, "draft")
     complete(factory, people["leader"], item_id, "approve")
     clock.travel_to(datetime(2026, 11, 28, 9, 30, tzinfo=BEIJING))
+    with unit_of_work(factory) as session:  # a suggestion is answered after meeting the deputy
+        meetings.record(session, people["registrar"], item_id, "2026-11-28", "phone", "电话沟通")
     return item_id
 
 
 def _reply(factory, people, item_id: int, reply: str = REPLY, reply_class: str = "B") -> None:
     task = open_task(factory, item_id)
     assert task.bpmn_id == "reply"
+    data = {"reply_class": reply_class, "reply": reply}
+    if reply_class in ("B", "C"):  # classes still being solved get a follow-up date
+        data["follow_up_on"] = "2027-03-01"
     with unit_of_work(factory) as session:
-        tasks.complete(
-            session, people["registrar"], task.id, {"reply_class": reply_class, "reply": reply}
-        )
+        tasks.complete(session, people["registrar"], task.id, data)
 
 
 def _letters(factory, item_id: int) -> list[Attachment]:
@@ -108,14 +111,14 @@ def test_completing_the_reply_generates_the_letter(factory, people, replied):
         number = items.get(session, people["registrar"], replied).number
         reply_task = session.get(Task, letter.task_id)
         assert reply_task.bpmn_id == "reply"
-    assert letter.filename == f"答复函-{number}.docx"
+    assert letter.filename == f"答复函-{number}-张代表.docx"
     assert letter.content_type == attachments.TYPES["docx"]
     paragraphs = _paragraphs(attachments.read_verified(letter))
     texts = [t for t, _style in paragraphs]
     body = "\n".join(texts)
     assert texts[0] == COURT  # the court header
     assert f"编号：{number}" in texts
-    assert "张代表、李代表代表：" in texts
+    assert "张代表代表：" in texts
     assert "您提出的《关于加强诉前调解的建议》收悉" in body
     assert "答复类别：B 正在解决或列入计划解决" in texts
     assert texts[-2:] == [COURT, "2026年11月28日"]
@@ -253,7 +256,7 @@ def test_template_over_the_api(api, factory, people, replied):
         content_type="multipart/form-data",
     )
     assert api.ok(good)["size"] > 0
-    letter = api.ok(api.post("registrar", f"/items/{replied}/reply-letter"), 201)
+    (letter,) = api.ok(api.post("registrar", f"/items/{replied}/reply-letter"), 201)["letters"]
     assert letter["kind"] == "reply_letter"
     assert_error(api.post("registrar", f"/items/{replied}/reply-letter"), 409)
 
@@ -283,3 +286,25 @@ def test_placeholders_split_across_runs_keep_the_paragraph_style(factory, people
         ("一", "Quote"),
         ("二", "Quote"),
     ]
+
+
+def test_joint_item_gets_one_letter_per_deputy(factory, people):
+    joint = items.NewItem(
+        kind="letter", title="联名来信", content="内容", deputies=["甲代表", "乙代表"]
+    )
+    with unit_of_work(factory) as session:
+        item = items.register(session, people["registrar"], joint)
+        item_id, number = item.id, item.number
+    for user, step in [("registrar", "register"), ("drafter", "draft"), ("leader", "approve")]:
+        complete(factory, people[user], item_id, step)
+    complete(factory, people["registrar"], item_id, "reply")
+    letters = {letter.filename: letter for letter in _letters(factory, item_id)}
+    assert set(letters) == {f"答复函-{number}-甲代表.docx", f"答复函-{number}-乙代表.docx"}
+    for name, other in (("甲代表", "乙代表"), ("乙代表", "甲代表")):
+        text = "".join(
+            t
+            for t, _s in _paragraphs(
+                attachments.read_verified(letters[f"答复函-{number}-{name}.docx"])
+            )
+        )
+        assert name in text and other not in text

@@ -1,4 +1,4 @@
-"""Search across items (number, title, content, deputy) on SQLite FTS5 and pg_trgm."""
+"""Search across items (number, title, content, 案号, deputy) on SQLite FTS5 and pg_trgm."""
 
 from __future__ import annotations
 
@@ -8,13 +8,13 @@ from datetime import timedelta
 
 import pytest
 from alembic import command
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, column, select, table, update
 
 from engine import clock
 from engine.db import make_engine, unit_of_work
 from engine.migrate import alembic_config
-from engine.models import Court, Deputy, Item, ItemDeputy, User
-from engine.services import items, search
+from engine.models import Court, Deputy, Item, ItemDeputy, Task, User
+from engine.services import items, search, tasks
 from tests.conftest import _drop_postgres, _fresh_postgres
 from tests.helpers import complete
 
@@ -178,6 +178,65 @@ def test_paging_keeps_the_total(factory, people):
     assert first + second == sorted(ids, reverse=True)[:4]
 
 
+CASE_NUMBER = "（2026）京0105民初1234号"
+
+
+def _concern_case(factory, people, case_number: str) -> int:
+    """A concern case whose 案号 is set when the register step completes (an UPDATE)."""
+    registrar = people["registrar"]
+    with unit_of_work(factory) as session:
+        item_id = items.register(
+            session,
+            registrar,
+            items.NewItem(
+                kind="concern_case",
+                title="代表关注的合同纠纷案件",
+                content="请关注。",
+                deputies=["吴代表"],
+            ),
+        ).id
+    data = {
+        "case_number": case_number,
+        "case_stage": "trial",
+        "department": "民一庭",
+        "opinion": "请民一庭关注审理进展",
+    }
+    with unit_of_work(factory) as session:
+        task = session.scalar(select(Task).where(Task.item_id == item_id, Task.status == "open"))
+        tasks.complete(session, registrar, task.id, data)
+    return item_id
+
+
+def test_finds_by_case_number_whole_and_by_fragment(factory, people, corpus):
+    case = _concern_case(factory, people, CASE_NUMBER)
+    other = _concern_case(factory, people, "（2025）京0105刑初88号")
+    registrar = people["registrar"]
+    assert _find(factory, registrar, CASE_NUMBER) == ([case], 1)
+    for fragment in ("民初1234", "京0105民初", "1234号", "民初"):  # 民初: the 2-character LIKE
+        assert _find(factory, registrar, fragment) == ([case], 1), fragment
+    assert _find(factory, registrar, "京0105") == ([other, case], 2)
+    assert _find(factory, registrar, "刑初88") == ([other], 1)
+    # the 2-character fallback still finds titles and deputies
+    assert _find(factory, registrar, "调解") == ([corpus["mediation"]], 1)
+    assert _find(factory, registrar, "王芳") == ([corpus["mediation"]], 1)
+    # within visibility: 民一庭 sees the case, 刑一庭 does not
+    assert _find(factory, people["drafter"], "民初1234") == ([case], 1)
+    assert _find(factory, people["drafter_other"], "民初1234") == ([], 0)
+    assert _find(factory, people["drafter_other"], "民初") == ([], 0)
+
+
+def test_exact_case_number_comes_first_and_a_changed_number_is_found(factory, people):
+    registrar = people["registrar"]
+    case = _concern_case(factory, people, CASE_NUMBER)
+    # an older item that mentions the case number in its text is found too, after it
+    mention = _register(factory, registrar, "关于案件的来信", f"涉及{CASE_NUMBER}的审理", ["钱七"])
+    assert _find(factory, registrar, CASE_NUMBER) == ([case, mention], 2)
+    with unit_of_work(factory) as session:
+        session.get(Item, case).case_number = "（2026）京0105民终77号"
+    assert _find(factory, registrar, "民终77") == ([case], 1)
+    assert _find(factory, registrar, "民初1234") == ([mention], 1)
+
+
 # ---------------------------------------------------------------------------
 # The migration backfills items that existed before it, on a database of its own
 # ---------------------------------------------------------------------------
@@ -223,9 +282,48 @@ def items_factory(engine: Engine):
     return make_session_factory(engine)
 
 
+# The items table as revision 0007 has it (the models describe the head revision).
+ITEMS_0007 = table(
+    "items",
+    *(
+        column(name)
+        for name in (
+            "id",
+            "court_id",
+            "number",
+            "kind",
+            "title",
+            "content",
+            "received_at",
+            "status",
+            "due_fallback",
+            "escalation_level",
+            "supervised",
+            "created_by_id",
+            "created_at",
+        )
+    ),
+)
+
+
+def _search_objects(engine: Engine) -> list[str]:
+    with engine.connect() as connection:
+        if engine.dialect.name == "sqlite":
+            return sorted(
+                connection.exec_driver_sql(
+                    "SELECT name FROM sqlite_master WHERE name LIKE 'item_search%'"
+                ).scalars()
+            )
+        return sorted(
+            connection.exec_driver_sql(
+                "SELECT indexname FROM pg_indexes WHERE right(indexname, 5) = '_trgm'"
+            ).scalars()
+        )
+
+
 def test_migration_backfills_existing_items(fresh_engine):
     _migrate(fresh_engine, "upgrade", "0007")
-    now = clock.now()
+    now = clock.now().replace(tzinfo=None)  # naive UTC, as the models store it
     with fresh_engine.begin() as connection:
         court_id = connection.execute(
             Court.__table__.insert().values(name="某法院")
@@ -245,7 +343,8 @@ def test_migration_backfills_existing_items(fresh_engine):
         ).inserted_primary_key[0]
         for k, title in enumerate(["关于优化立案流程的建议", "关于执行联动机制的建议"]):
             item_id = connection.execute(
-                Item.__table__.insert().values(
+                ITEMS_0007.insert()
+                .values(
                     court_id=court_id,
                     number=f"2026-建-{k + 1:04d}",
                     kind="suggestion",
@@ -259,30 +358,48 @@ def test_migration_backfills_existing_items(fresh_engine):
                     created_by_id=user_id,
                     created_at=now,
                 )
-            ).inserted_primary_key[0]
+                .returning(ITEMS_0007.c.id)
+            ).scalar_one()
             if k == 0:
-                connection.execute(
-                    ItemDeputy.__table__.insert().values(item_id=item_id, deputy_id=deputy_id)
-                )
+                linked = item_id
+    # 0008 builds the index objects from the rows; down to 0007 drops them again
     _migrate(fresh_engine, "upgrade", "0008")
+    assert _search_objects(fresh_engine)
+    _migrate(fresh_engine, "downgrade", "0007")
+    assert _search_objects(fresh_engine) == []
+    # 0009 adds items.case_number. On SQLite it rebuilds `items` (batch mode), which fails
+    # while other rows reference items (foreign keys are on), so the deputy link and the
+    # case number are written after it, before 0010.
+    _migrate(fresh_engine, "upgrade", "0009")
+    with fresh_engine.begin() as connection:
+        connection.execute(
+            ItemDeputy.__table__.insert().values(item_id=linked, deputy_id=deputy_id)
+        )
+        connection.execute(
+            update(Item.__table__)
+            .where(Item.__table__.c.number == "2026-建-0002")
+            .values(case_number="（2026）京0105民初1234号")
+        )
+    _migrate(fresh_engine, "upgrade", "head")
     assert _search_as_registrar(fresh_engine, "立案流程") == (["2026-建-0001"], 1)
     assert _search_as_registrar(fresh_engine, "周代表") == (["2026-建-0001"], 1)
     assert _search_as_registrar(fresh_engine, "早已存在") == (["2026-建-0002", "2026-建-0001"], 2)
     assert _search_as_registrar(fresh_engine, "2026-建-0002")[0][0] == "2026-建-0002"
+    assert _search_as_registrar(fresh_engine, "民初1234") == (["2026-建-0002"], 1)  # backfilled
 
-    # down to 0007 drops the index objects; up again rebuilds them from the rows
-    _migrate(fresh_engine, "downgrade", "0007")
-    with fresh_engine.connect() as connection:
-        if fresh_engine.dialect.name == "sqlite":
-            assert not connection.exec_driver_sql(
-                "SELECT name FROM sqlite_master WHERE name LIKE 'item_search%'"
-            ).all()
-        else:
-            assert not connection.exec_driver_sql(
-                "SELECT indexname FROM pg_indexes WHERE right(indexname, 5) = '_trgm'"
-            ).all()
-    _migrate(fresh_engine, "upgrade", "0008")
-    assert _search_as_registrar(fresh_engine, "执行联动") == (["2026-建-0002"], 1)
+    # down to 0009 takes the case number out of the index objects; up again puts it back
+    _migrate(fresh_engine, "downgrade", "0009")
+    if fresh_engine.dialect.name == "sqlite":
+        with fresh_engine.connect() as connection:
+            columns = connection.exec_driver_sql("SELECT * FROM item_search LIMIT 0").keys()
+        assert list(columns) == ["number", "title", "content", "deputies"]
+        assert _search_as_registrar(fresh_engine, "执行联动") == (["2026-建-0002"], 1)
+    else:
+        assert "ix_items_case_number_trgm" not in _search_objects(fresh_engine)
+        assert "ix_items_title_trgm" in _search_objects(fresh_engine)
+    _migrate(fresh_engine, "upgrade", "head")
+    assert _search_as_registrar(fresh_engine, "民初1234") == (["2026-建-0002"], 1)
+    assert _search_as_registrar(fresh_engine, "周代表") == (["2026-建-0001"], 1)
 
 
 def test_fts5_strings_and_like_patterns_quote_everything():

@@ -12,6 +12,7 @@ import re
 import pytest
 from sqlalchemy import func, select
 
+from engine import clock
 from engine.db import unit_of_work
 from engine.models import Item, Task
 from tests.conftest import PASSWORD
@@ -68,9 +69,19 @@ def open_task(factory, item_id: int) -> Task | None:
         return session.scalar(select(Task).where(Task.item_id == item_id, Task.status == "open"))
 
 
+def record_meeting_via_form(browser: Browser, item_id: int) -> None:
+    """The item page's 见面 form: a phone call with all the item's deputies today."""
+    form = {"met_on": clock.local_now().date().isoformat(), "method": "phone", "notes": "电话沟通"}
+    response = browser.submit(f"/items/{item_id}/meetings", form)
+    assert response.status_code == 303, text(response)[:800]
+
+
 def complete_via_form(browser: Browser, factory, item_id: int, step: str):
+    """Submit the item's open step; a suggestion's reply first records the meeting it needs."""
     task = open_task(factory, item_id)
     assert task is not None
+    if step == "reply":
+        record_meeting_via_form(browser, item_id)
     response = browser.submit(f"/tasks/{task.id}", FORM_STEPS[step])
     assert response.status_code == 302, (step, text(response)[:800])
     return response
@@ -344,8 +355,10 @@ def test_completed_flow_shows_timeline_and_archive_number(browser, factory):
     assert 'data-status="filed"' in page
     assert 'data-testid="open-tasks"' not in page
     timeline = page.split('data-testid="timeline"', 1)[1].split("</ol>", 1)[0]
-    # registered + 7 completions + the reply letter generated + filed
-    assert timeline.count('<li class="list-group-item">') == 10
+    # registered + 7 completions + the meeting + the feedback request + a reply letter for
+    # each of the two deputies + filed
+    assert timeline.count('<li class="list-group-item">') == 13
+    assert timeline.index("登记见面") < timeline.index("电话沟通") < timeline.index("答复")
     assert "请补充具体措施" in timeline and archive.group(1) in timeline
     assert timeline.index("登记") < timeline.index("请补充具体措施") < timeline.index("归档")
     assert 'data-done="' in page and "leader_approve" in page
@@ -387,8 +400,14 @@ def test_item_diagram_is_the_bpmn_xml_for_visible_users_only(browser, factory):
     assert response.status_code == 200
     assert response.mimetype == "application/xml"
     xml = text(response)
-    assert "bpmn:definitions" in xml and 'id="suggestion"' in xml and 'id="leader_approve"' in xml
-    assert f'data-src="/items/{item_id}/diagram.bpmn"' in registrar.get(f"/items/{item_id}")
+    assert "bpmn:definitions" in xml and 'id="suggestion"' in xml and 'id="register"' in xml
+    page = registrar.get(f"/items/{item_id}")
+    assert f'data-src="/items/{item_id}/diagram.bpmn"' in page
+    # The shared subprocess the suggestion calls is shown too, in the version it runs on.
+    assert f'data-src="/items/{item_id}/diagram.bpmn?process=common_handling"' in page
+    shared = text(registrar.client.get(f"/items/{item_id}/diagram.bpmn?process=common_handling"))
+    assert 'id="common_handling"' in shared and 'id="leader_approve"' in shared
+    assert registrar.client.get(f"/items/{item_id}/diagram.bpmn?process=nope").status_code == 404
 
     for username in ("drafter_other", "designer", "drafter"):  # not yet assigned to 民一庭
         assert browser(username).client.get(f"/items/{item_id}/diagram.bpmn").status_code == 404

@@ -10,6 +10,7 @@ from web import auth, i18n, uploads
 from web.api import NUL_MESSAGE, api, error_response
 from web.extensions import csrf, login_manager
 from web.ui import ui
+from web.ui.feedback import public as feedback_pages
 
 MAX_REQUEST_BYTES = 4 * 1024 * 1024
 
@@ -39,6 +40,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     auth.init_app(app)
     app.register_blueprint(api)
     app.register_blueprint(ui)
+    app.register_blueprint(feedback_pages)  # deputies' feedback links: no login
     app.before_request(_refuse_nul_characters)
     uploads.init_app(app)  # puts its hook first, ahead of CSRF and the NUL check
     return app

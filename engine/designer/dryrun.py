@@ -21,6 +21,7 @@ from engine.forms import resolve_schema, validate
 from engine.models import User
 from engine.services import process_models
 from engine.services.accounts import department_names
+from engine.services.items import start_values
 from engine.services.process_models import specs_of
 from engine.services.scheduling import calendar
 from engine.workflow import runtime
@@ -28,7 +29,6 @@ from engine.workflow.lint import check_bpmn
 from engine.workflow.specs import SpecError, describe_user_task
 
 MAX_STEPS = 100
-SAMPLE_ITEM = {"item_id": 0, "item_number": "试运行-0001", "title": "试运行 / dry run"}
 
 
 @dataclass(frozen=True)
@@ -98,7 +98,8 @@ def dry_run(session: Session, actor: User, version_id: int, steps: list[Step]) -
     options = {"departments": department_names(session, actor.court_id)}
     result = DryRun()
     try:
-        workflow = runtime.start(specs, {**SAMPLE_ITEM, "kind": model.key}, cal)
+        sample = start_values(0, "试运行-0001", model.key, "试运行 / dry run")
+        workflow = runtime.start(specs, sample, cal)
     except Exception as exc:  # noqa: BLE001 - a designer's diagram must not become a 500
         result.error = {"task": None, "message": f"开始即出错 / the process fails at once: {exc}"}
         result.path.append(

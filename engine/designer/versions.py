@@ -230,7 +230,7 @@ def deploy_version(session: Session, actor: User, version_id: int) -> CheckedVer
     if checked.report.key != model.key:  # pragma: no cover - saving checked it already
         _check_process_id(checked.report, model.key)
     if not model.deployed:
-        process_models.make_current(session, model)
+        process_models.make_current(session, model, actor)
     return checked
 
 

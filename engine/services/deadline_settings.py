@@ -9,6 +9,9 @@ from sqlalchemy.orm import Session
 from engine.deadlines import DEFAULT_DUE_SOON, DEFAULT_KIND_LIMITS, DEFAULT_SUPERVISE_AFTER
 from engine.errors import Forbidden, InvalidData
 from engine.models import ITEM_KINDS, KindSetting, User
+from engine.services.rehandling import DEFAULT_REHANDLE_MONTHS
+
+MAX_REHANDLE_MONTHS = 6  # 不满意重新办理: local rules allow 15 days to 2 months; keep it short
 
 
 @dataclass(frozen=True)
@@ -18,6 +21,7 @@ class KindRule:
     limit_working_days: int | None
     due_soon_working_days: int
     supervise_after_working_days: int
+    rehandle_months: int | None = DEFAULT_REHANDLE_MONTHS  # None: the default
 
 
 def rules(session: Session, court_id: int) -> list[KindRule]:
@@ -35,6 +39,7 @@ def rules(session: Session, court_id: int) -> list[KindRule]:
                     setting.limit_working_days,
                     setting.due_soon_working_days,
                     setting.supervise_after_working_days,
+                    setting.rehandle_months or DEFAULT_REHANDLE_MONTHS,
                 )
             )
     return result
@@ -56,6 +61,8 @@ def save_rule(session: Session, actor: User, rule: KindRule) -> None:
     for name in ("due_soon_working_days", "supervise_after_working_days"):
         if not 0 <= getattr(rule, name) <= 60:
             fields[name] = "0–60"
+    if rule.rehandle_months is not None and not 1 <= rule.rehandle_months <= MAX_REHANDLE_MONTHS:
+        fields["rehandle_months"] = f"1–{MAX_REHANDLE_MONTHS}"
     if fields:
         raise InvalidData("deadline rule is invalid: " + ", ".join(sorted(fields)), fields)
     setting = session.get(KindSetting, (actor.court_id, rule.kind)) or KindSetting(
@@ -65,4 +72,5 @@ def save_rule(session: Session, actor: User, rule: KindRule) -> None:
     setting.limit_working_days = rule.limit_working_days
     setting.due_soon_working_days = rule.due_soon_working_days
     setting.supervise_after_working_days = rule.supervise_after_working_days
+    setting.rehandle_months = rule.rehandle_months
     session.add(setting)

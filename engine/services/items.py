@@ -13,6 +13,7 @@ from engine.errors import Forbidden, InvalidData, NotFound
 from engine.models import (
     ITEM_KINDS,
     AuditEvent,
+    Department,
     Deputy,
     Item,
     ProcessInstance,
@@ -20,7 +21,7 @@ from engine.models import (
     Task,
     User,
 )
-from engine.services import audit, projection
+from engine.services import audit, process_models, projection
 from engine.services import search as item_search
 from engine.services.numbering import next_number
 from engine.services.process_models import current_model, specs_of
@@ -88,15 +89,39 @@ def register(session: Session, actor: User, new: NewItem) -> Item:
 
 def start_data(item: Item, *, rehandle: bool = False) -> dict:
     """What a kind's diagram reads when it starts (a re-handling skips registration)."""
+    return start_values(
+        item.id,
+        item.number,
+        item.kind,
+        item.title,
+        rehandle=rehandle,
+        round=item.round or 1,
+        department=item.department.name if item.department else "",
+        co_departments=[d.name for d in item.co_departments],
+    )
+
+
+def start_values(
+    item_id: int,
+    number: str,
+    kind: str,
+    title: str,
+    *,
+    rehandle: bool = False,
+    round: int = 1,
+    department: str = "",
+    co_departments: list[str] | None = None,
+) -> dict:
+    """The start data of every workflow: real items and the designer's dry runs alike."""
     return {
-        "item_id": item.id,
-        "item_number": item.number,
-        "kind": item.kind,
-        "title": item.title,
+        "item_id": item_id,
+        "item_number": number,
+        "kind": kind,
+        "title": title,
         "rehandle": rehandle,
-        "round": item.round or 1,
-        "department": item.department.name if item.department else "",
-        "co_departments": [d.name for d in item.co_departments],
+        "round": round,
+        "department": department,
+        "co_departments": list(co_departments or []),
     }
 
 
@@ -170,6 +195,21 @@ def get(session: Session, actor: User, item_id: int) -> Item:
     return item
 
 
+CO_OPINION_STEP = "co_opinion"  # the co-handling units' step in common_handling.bpmn
+
+
+@dataclass(frozen=True)
+class CoOpinion:
+    """A co-handling unit's opinion for the lead department (or the wait for it)."""
+
+    department: str
+    status: str  # open / completed / cancelled (its limit passed)
+    due_at: datetime | None
+    opinion: str | None
+    by: str | None
+    at: datetime | None
+
+
 @dataclass(frozen=True)
 class ItemDetail:
     """An item with what its page and `GET /items/{id}` show."""
@@ -178,6 +218,7 @@ class ItemDetail:
     process: ProcessModel
     open_tasks: list[Task]
     events: list[AuditEvent]
+    co_opinions: list[CoOpinion]
 
 
 def detail(session: Session, actor: User, item_id: int) -> ItemDetail:
@@ -193,7 +234,61 @@ def detail(session: Session, actor: User, item_id: int) -> ItemDetail:
     events = session.scalars(
         select(AuditEvent).where(AuditEvent.item_id == item.id).order_by(AuditEvent.id)
     ).all()
-    return ItemDetail(item, process, list(open_tasks), list(events))
+    return ItemDetail(item, process, list(open_tasks), list(events), _co_opinions(session, item))
+
+
+CORRECTING_ROLES = frozenset({"registrar", "leader", "president", "admin"})
+MAX_CORRECTION = 2000
+
+
+def add_correction(session: Session, actor: User, item_id: int, text: object) -> AuditEvent:
+    """更正说明: the only change a filed item takes, appended to its trail (never an edit)."""
+    item = get(session, actor, item_id)
+    if actor.role not in CORRECTING_ROLES:
+        raise Forbidden(
+            "只有联络员或领导可以添加更正说明 / only registrars and leaders add corrections"
+        )
+    if not isinstance(text, str) or len(text.strip()) < 2:
+        raise InvalidData("comment is required", {"comment": "至少 2 个字 / at least 2 characters"})
+    if len(text) > MAX_CORRECTION:
+        raise InvalidData(
+            "comment is too long",
+            {"comment": f"最多 {MAX_CORRECTION} 字 / at most {MAX_CORRECTION}"},
+        )
+    return audit.record(session, item, actor, "corrected", comment=text.strip())
+
+
+def diagrams(session: Session, actor: User, item_id: int) -> dict[str, str]:
+    """Process id → BPMN XML of the item's diagram and the shared subprocesses it calls,
+    exactly the versions the item runs on."""
+    process = detail(session, actor, item_id).process
+    return {process.key: process.bpmn_xml, **process_models.library_of(session, process)}
+
+
+def _co_opinions(session: Session, item: Item) -> list[CoOpinion]:
+    """Every co-handling step of the item with the opinion each unit wrote (one query)."""
+    rows = session.execute(
+        select(Task, Department.name, AuditEvent)
+        .join(Department, Department.id == Task.department_id, isouter=True)
+        .join(
+            AuditEvent,
+            (AuditEvent.task_id == Task.id) & (AuditEvent.action == "completed"),
+            isouter=True,
+        )
+        .where(Task.item_id == item.id, Task.bpmn_id == CO_OPINION_STEP)
+        .order_by(Task.id)
+    ).all()
+    return [
+        CoOpinion(
+            department=name or "—",
+            status=task.status,
+            due_at=task.due_at,
+            opinion=event.comment if event else None,
+            by=event.actor.display_name if event and event.actor else None,
+            at=event.at if event else None,
+        )
+        for task, name, event in rows
+    ]
 
 
 @dataclass(frozen=True)

@@ -74,8 +74,8 @@ def record(
         fields["met_on"] = "日期格式应为 YYYY-MM-DD / a date such as 2026-11-28"
     elif day > clock.local_now().date():
         fields["met_on"] = "见面日期不能晚于今天 / cannot be in the future"
-    if method not in MEETING_METHODS:
-        fields["method"] = f"must be one of {', '.join(MEETING_METHODS)}"
+    if not isinstance(method, str) or method not in MEETING_METHODS:
+        fields["method"] = f"见面方式应为 / must be one of {', '.join(MEETING_METHODS)}"
     if not isinstance(notes, str) or len(notes.strip()) < 2:
         fields["notes"] = "至少 2 个字 / at least 2 characters"
     elif len(notes) > MAX_NOTES:
@@ -124,9 +124,31 @@ def waive(session: Session, actor: User, item_id: int, reason: Any) -> Item:
 
 
 def for_item(session: Session, item: Item) -> list[Meeting]:
+    """The item's meetings over all rounds, oldest first (the caller has checked visibility)."""
     return list(
-        session.scalars(select(Meeting).where(Meeting.item_id == item.id).order_by(Meeting.id))
+        session.scalars(
+            select(Meeting)
+            .where(Meeting.item_id == item.id, Meeting.court_id == item.court_id)
+            .order_by(Meeting.id)
+        )
     )
+
+
+def status(session: Session, item: Item) -> str:
+    """`met`, `waived`, `needed` (required, neither recorded nor waived) or `not_required`."""
+    if has_met(session, item):
+        return "met"
+    if item.meeting_waived:
+        return "waived"
+    return "needed" if meeting_required(session, item) else "not_required"
+
+
+def can_record(actor: User) -> bool:
+    return actor.role in RECORDING_ROLES
+
+
+def can_waive(actor: User) -> bool:
+    return actor.role in WAIVING_ROLES
 
 
 def _open_item(session: Session, actor: User, item_id: int) -> Item:

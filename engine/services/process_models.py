@@ -64,7 +64,7 @@ def deploy(
         note=note,
         called_ids=[shared[k].id for k in report.shared_calls],
     )
-    return make_current(session, model)
+    return make_current(session, model, actor)
 
 
 def shared_models(session: Session, court_id: int) -> dict[str, ProcessModel]:
@@ -96,6 +96,19 @@ def library_of(session: Session, model: ProcessModel) -> dict[str, str]:
         return court_library(session, model.court_id)
     linked = session.scalars(select(ProcessModel).where(ProcessModel.id.in_(model.called_ids)))
     return {m.key: m.bpmn_xml for m in linked}
+
+
+def linked_keys(session: Session, model: ProcessModel) -> list[str]:
+    """Process ids of the shared subprocesses a version is linked to (without their XML)."""
+    if not model.called_ids:
+        return []
+    return list(
+        session.scalars(
+            select(ProcessModel.key)
+            .where(ProcessModel.id.in_(model.called_ids))
+            .order_by(ProcessModel.key)
+        )
+    )
 
 
 def shipped_library(directory: Path = WORKFLOWS_DIR) -> dict[str, str]:
@@ -140,7 +153,7 @@ def _relink_callers(session: Session, shared: ProcessModel, actor: User | None) 
             f"v{shared.version}",
             called_ids=relinked,
         )
-        make_current(session, model)
+        make_current(session, model, actor)
 
 
 def raise_undeployable(problems) -> None:
@@ -208,7 +221,9 @@ def save_version(
     return model
 
 
-def make_current(session: Session, model: ProcessModel) -> ProcessModel:
+def make_current(
+    session: Session, model: ProcessModel, actor: User | None = None
+) -> ProcessModel:
     """Make `model` the one deployed version of its key (for new items). No validation here."""
     _lock_court(session, model.court_id)
     session.execute(
@@ -225,7 +240,7 @@ def make_current(session: Session, model: ProcessModel) -> ProcessModel:
     model.deployed_at = clock.now()
     session.flush()
     if is_shared_process(model.key):
-        _relink_callers(session, model, None)
+        _relink_callers(session, model, actor)
     return model
 
 

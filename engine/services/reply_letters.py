@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session
 from engine import clock
 from engine.config import WORKFLOWS_DIR
 from engine.errors import Conflict, Forbidden, InvalidData, TooLarge
-from engine.models import Attachment, AuditEvent, Court, Item, Task, User
+from engine.models import Attachment, AuditEvent, Court, Deputy, Item, Task, User
 from engine.services import attachments, audit, items
 
 SHIPPED_TEMPLATE = WORKFLOWS_DIR / "templates" / "reply_letter.docx"
@@ -229,14 +229,21 @@ def chinese_date(moment: datetime) -> str:
 
 
 def letter_values(
-    session: Session, item: Item, reply_class: str, reply: str, when: datetime
+    session: Session,
+    item: Item,
+    reply_class: str,
+    reply: str,
+    when: datetime,
+    addressees: list[Deputy] | None = None,
 ) -> dict[str, str]:
     court = session.get(Court, item.court_id)
     return {
         "court": court.name if court else "",
         "number": item.number,
         "title": item.title,
-        "deputies": "、".join(d.name for d in item.deputies),
+        "deputies": "、".join(
+            d.name for d in (item.deputies if addressees is None else addressees)
+        ),
         "reply_class": CLASS_LABELS.get(reply_class, reply_class),
         "reply": reply.replace("\r\n", "\n").strip(),
         "date": chinese_date(when),
@@ -254,17 +261,36 @@ def generate(
     reply: str,
     when: datetime,
     task: Task | None = None,
+) -> list[Attachment]:
+    """One letter per deputy (a jointly signed item is answered to each of them), each
+    stored as a `reply_letter` attachment and audited."""
+    addressees = [[deputy] for deputy in item.deputies] or [[]]
+    return [
+        _generate_one(session, actor, item, reply_class, reply, when, task, deputies)
+        for deputies in addressees
+    ]
+
+
+def _generate_one(
+    session: Session,
+    actor: User,
+    item: Item,
+    reply_class: str,
+    reply: str,
+    when: datetime,
+    task: Task | None,
+    addressees: list[Deputy],
 ) -> Attachment:
-    """Render the letter, store it as a `reply_letter` attachment and audit it."""
     template, _shipped = current_template(item.court_id)
-    data = render(template, letter_values(session, item, reply_class, reply, when))
+    data = render(template, letter_values(session, item, reply_class, reply, when, addressees))
     stored = attachments.store(data)
+    to = "".join(f"-{d.name}" for d in addressees)
     letter = attachments.record(
         session,
         actor,
         item,
         stored,
-        f"答复函-{attachments.sanitise_filename(item.number)}.docx",
+        attachments.sanitise_filename(f"答复函-{item.number}{to}.docx"),
         task=task,
         kind=KIND,
         template_sha256=hashlib.sha256(template).hexdigest(),
@@ -284,11 +310,11 @@ def generate(
 
 def on_completed(
     session: Session, item: Item, task: Task, cleaned: dict[str, Any], actor: User
-) -> Attachment | None:
-    """Called by tasks.complete: a step whose form gave `reply` and `reply_class` gets a letter."""
+) -> list[Attachment]:
+    """Called by tasks.complete: a step whose form gave `reply` and `reply_class` gets letters."""
     reply, reply_class = cleaned.get("reply"), cleaned.get("reply_class")
     if not isinstance(reply, str) or not isinstance(reply_class, str):
-        return None
+        return []
     return generate(session, actor, item, reply_class, reply, clock.now(), task)
 
 
@@ -330,7 +356,7 @@ def can_regenerate(session: Session, actor: User, item: Item) -> bool:
     )
 
 
-def regenerate(session: Session, actor: User, item_id: int) -> Attachment:
+def regenerate(session: Session, actor: User, item_id: int) -> list[Attachment]:
     """Make the letter again from the current template (registrar/admin, open items only).
 
     The letter keeps the reply's own date; the earlier letter stays with the item.

@@ -1,21 +1,27 @@
-"""Search across items: number, title, content and deputy names (later: case number).
+"""Search across items: number, title, content, case number (案号) and deputy names.
 
 Chinese has no spaces between words, so word tokenizers are useless here; both backends
 index character trigrams instead and match any substring of the query:
 
 * SQLite: the FTS5 table `item_search` (tokenizer `trigram`, SQLite >= 3.34), one row per
-  item (rowid = items.id) holding number, title, content and the item's deputy names,
-  kept in sync by triggers (migration 0008). Queries of 3 characters or more use
-  `MATCH` with the input quoted as one FTS5 string, so no user syntax gets through;
-  shorter ones (a two-character name such as 王芳) cannot be expressed as trigrams and
-  fall back to LIKE on the items and deputies.
-* PostgreSQL: pg_trgm GIN indexes on items.number, items.title, items.content and
-  deputies.name; ILIKE uses them (for patterns of 3+ characters).
+  item (rowid = items.id) holding number, title, content, case number and the item's
+  deputy names, kept in sync by triggers (migration 0008, rebuilt with `case_number` by
+  0010; the items trigger fires on `UPDATE OF case_number`, since the register step sets
+  it after registration). Queries of 3 characters or more use `MATCH` with the input
+  quoted as one FTS5 string, so no user syntax gets through; shorter ones (a
+  two-character name such as 王芳) cannot be expressed as trigrams and fall back to LIKE
+  on the items and deputies.
+* PostgreSQL: pg_trgm GIN indexes on items.number, items.title, items.content,
+  items.case_number and deputies.name; ILIKE uses them (for patterns of 3+ characters).
+
+A case number is found whole (（2026）京0105民初1234号) or by any fragment (民初1234);
+an item whose number or case number is exactly the query comes first.
 
 The caller ANDs the returned condition with `visible_items(user)`, so search never widens
-what a user may see. Adding a column later (concern cases' 案号) means: a new migration
-that rebuilds `item_search` with the column (see 0008's `sqlite_objects`) and/or adds a
-trigram index on PostgreSQL, plus the column's name in `ITEM_TEXT_COLUMNS` below.
+what a user may see. Adding a column later means: a new migration that rebuilds
+`item_search` with the column (as 0010 does with 0008's `sqlite_objects`) and adds a
+trigram index on PostgreSQL (named in `PG_TRIGRAM_INDEXES` below), plus the column's name
+in `ITEM_TEXT_COLUMNS`.
 """
 
 from __future__ import annotations
@@ -35,7 +41,7 @@ from sqlalchemy.orm import Session
 from engine.models import Deputy, Item, ItemDeputy
 
 SEARCH_TABLE = "item_search"
-ITEM_TEXT_COLUMNS = ("number", "title", "content")  # columns of items that are searched
+ITEM_TEXT_COLUMNS = ("number", "title", "content", "case_number")  # items columns searched
 MIN_TRIGRAM = 3  # shorter queries cannot use a trigram index
 MAX_QUERY = 200  # longer input is cut: nobody types more, and it bounds the work
 SQLITE_TRIGRAM = (3, 34, 0)  # first SQLite with FTS5's trigram tokenizer
@@ -69,7 +75,7 @@ def sqlite_trigram_supported(connection) -> bool:
 
 
 def fts_ready(session: Session) -> bool:
-    """True when migration 0008 built the FTS5 table (it skips it on an old SQLite)."""
+    """True when migrations 0008/0010 built the FTS5 table (skipped on an old SQLite)."""
     return (
         session.execute(
             text("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = :name"),
@@ -80,7 +86,10 @@ def fts_ready(session: Session) -> bool:
 
 
 def matches(session: Session, q: str | None) -> ColumnElement[bool]:
-    """Items whose number, title, content or a deputy's name contains `q` (literally)."""
+    """Items whose number, title, content, case number or a deputy's name contains `q`.
+
+    `q` is taken literally.
+    """
     q = normalize(q)
     if not q:
         return false()
@@ -96,8 +105,9 @@ def matches(session: Session, q: str | None) -> ColumnElement[bool]:
 
 
 def exact_number_first(q: str | None) -> ColumnElement[int]:
-    """Sort key: 0 for the item whose number is exactly `q`, 1 for the others."""
-    return case((Item.number == normalize(q), 0), else_=1)
+    """Sort key: 0 for the item whose number or case number is exactly `q`, 1 for others."""
+    q = normalize(q)
+    return case((or_(Item.number == q, Item.case_number == q), 0), else_=1)
 
 
 def _pattern(q: str) -> str:
@@ -137,6 +147,7 @@ PG_TRIGRAM_INDEXES = (
     "ix_items_number_trgm",
     "ix_items_title_trgm",
     "ix_items_content_trgm",
+    "ix_items_case_number_trgm",  # migration 0010
     "ix_deputies_name_trgm",
 )
 

@@ -68,9 +68,14 @@ def _routing_error(exc: HTTPException):
     return exc
 
 
+# Endpoints that need no credentials: the OpenAPI document, and the deputies' feedback
+# links (web/api/feedback.py), whose signed token is their credential.
+PUBLIC_ENDPOINTS = {"api.openapi"}
+
+
 @api.before_request
 def _authenticate():
-    if request.endpoint == "api.openapi":
+    if request.endpoint in PUBLIC_ENDPOINTS:
         return None
     token = bearer_token()
     if token is not None and current_user.is_authenticated and not current_user.via_token:
@@ -197,6 +202,15 @@ def get_item(item_id: int):
         return jsonify(item_json(items.detail(session, actor(session), item_id)))
 
 
+@api.post(f"/items/<{ID}:item_id>/corrections")
+def add_correction(item_id: int):
+    """A correction note (更正说明): appended to the trail; filed items are never edited."""
+    body = json_body()
+    with work() as session:
+        items.add_correction(session, actor(session), item_id, body.get("comment"))
+        return jsonify(item_json(items.detail(session, actor(session), item_id))), 201
+
+
 @api.get("/tasks")
 def list_tasks():
     query = tasks.TaskQuery(
@@ -278,3 +292,6 @@ def read_all_alerts():
 from web.api import attachments as _attachments  # noqa: E402, F401 - files and reply letters
 from web.api import deputies as _deputies  # noqa: E402, F401 - registers /deputies routes
 from web.api import designer as _designer  # noqa: E402, F401 - registers /designer routes
+from web.api import feedback as _feedback  # noqa: E402, F401 - deputy feedback and ratings
+from web.api import office_rules as _office_rules  # noqa: E402, F401 - meetings and extensions
+from web.api import stats as _stats  # noqa: E402, F401 - registers /stats

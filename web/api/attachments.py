@@ -88,8 +88,8 @@ def download_item_attachment(item_id: int, attachment_id: int):
 @api.post(f"/items/<{ID}:item_id>/reply-letter")
 def regenerate_reply_letter(item_id: int):
     with work() as session:
-        letter = reply_letters.regenerate(session, actor(session), item_id)
-        return jsonify(attachment_json(letter)), 201
+        letters = reply_letters.regenerate(session, actor(session), item_id)
+        return jsonify({"letters": [attachment_json(letter) for letter in letters]}), 201
 
 
 @api.get("/reply-template")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine.models import ITEM_KINDS
+from engine.models import CASE_STAGES, ITEM_KINDS
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -136,6 +136,29 @@ def openapi_document() -> dict[str, Any]:
                     "content": {"type": "string"},
                     "deputies": {"type": "array", "items": {"type": "object"}},
                     "filed_at": _TIME_OR_NULL,
+                    "round": {"type": "integer", "description": "handling round (2+ after 不满意)"},
+                    "meeting_waived": {
+                        "type": "boolean",
+                        "description": "a leader waived this round's meeting (免于见面)",
+                    },
+                    "case_number": {
+                        "type": ["string", "null"],
+                        "description": "案号 (concern cases)",
+                    },
+                    "case_stage": {"type": ["string", "null"], "enum": [None, *CASE_STAGES]},
+                    "source_org": {
+                        "type": ["string", "null"],
+                        "description": "forwarding body (petitions) or upper court (supervision)",
+                    },
+                    "source_reference": {"type": ["string", "null"]},
+                    "co_departments": {"type": "array", "items": {"type": "string"}},
+                    "co_opinions": {
+                        "type": "array",
+                        "description": "co-handling units' opinions (open / completed / cancelled)",
+                        "items": {"type": "object"},
+                    },
+                    "reply_class": {"type": ["string", "null"], "enum": [None, "A", "B", "C", "D"]},
+                    "replied_at": _TIME_OR_NULL,
                     "process": {
                         "type": "object",
                         "properties": {"key": {"type": "string"}, "version": {"type": "integer"}},
@@ -168,7 +191,11 @@ def openapi_document() -> dict[str, Any]:
             "kind": {"type": "string", "enum": list(ITEM_KINDS)},
             "title": {"type": "string", "maxLength": 300},
             "content": {"type": "string"},
-            "deputies": {"type": "array", "minItems": 1, "items": {"type": ["string", "integer"]}},
+            "deputies": {
+                "type": "array",
+                "description": "at least one, except for petitions and supervision letters",
+                "items": {"type": ["string", "integer"]},
+            },
             "received_at": {"type": "string", "format": "date-time"},
         },
     }
@@ -230,6 +257,30 @@ def openapi_document() -> dict[str, Any]:
                     "summary": "One item with open tasks and audit trail",
                     "parameters": [_ITEM_ID],
                     "responses": {"200": _json(_ref("Item"), "the item"), **_errors(401, 404)},
+                }
+            },
+            "/items/{item_id}/corrections": {
+                "post": {
+                    "summary": "Append a correction note (更正说明); filed items are never edited",
+                    "parameters": [_ITEM_ID],
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "required": ["comment"],
+                                    "properties": {
+                                        "comment": {"type": "string", "maxLength": 2000}
+                                    },
+                                }
+                            }
+                        },
+                    },
+                    "responses": {
+                        "201": _json(_ref("Item"), "the item with the note in its events"),
+                        **_errors(400, 401, 403, 404, 422),
+                    },
                 }
             },
             "/tasks": {
@@ -350,6 +401,12 @@ def openapi_document() -> dict[str, Any]:
     document["components"]["schemas"].update(_deputy_schemas())
     document["paths"].update(_attachment_paths())
     document["components"]["schemas"].update(_attachment_schemas())
+    document["paths"].update(_office_rule_paths())
+    document["components"]["schemas"].update(_office_rule_schemas())
+    document["paths"].update(_feedback_paths())
+    document["components"]["schemas"].update(_feedback_schemas())
+    document["paths"].update(_stats_paths())
+    document["components"]["schemas"].update(_stats_schemas())
     return document
 
 
@@ -934,12 +991,21 @@ def _attachment_paths() -> dict[str, Any]:
         },
         "/items/{item_id}/reply-letter": {
             "post": {
-                "summary": "Regenerate the reply letter (答复函) from the current template "
-                "(registrar and admin; open items whose letter used another template, else "
-                "409). The reply's own date and text are used; the older letter is kept.",
+                "summary": "Regenerate the reply letters (答复函, one per deputy) from the "
+                "current template (registrar and admin; open items whose letter used another "
+                "template, else 409). The reply's own date and text are used; older letters "
+                "are kept.",
                 "parameters": [_ITEM_ID],
                 "responses": {
-                    "201": _json(_ref("Attachment"), "the new letter"),
+                    "201": _json(
+                        {
+                            "type": "object",
+                            "properties": {
+                                "letters": {"type": "array", "items": _ref("Attachment")}
+                            },
+                        },
+                        "the new letters",
+                    ),
                     **_errors(401, 403, 404, 409),
                 },
             }
@@ -972,4 +1038,522 @@ def _attachment_paths() -> dict[str, Any]:
                 },
             },
         },
+    }
+
+
+# --- meetings with the deputy (见面) and deadline extensions (延期) --------------------------
+
+_EXTENSION_ID = {
+    "name": "extension_id",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "integer"},
+}
+_DATE = {"type": "string", "format": "date", "examples": ["2026-05-20"]}
+
+
+def _office_rule_schemas() -> dict[str, Any]:
+    meeting = {
+        "type": "object",
+        "required": ["id", "item_id", "met_on", "method", "notes", "round"],
+        "properties": {
+            "id": {"type": "integer"},
+            "item_id": {"type": "integer"},
+            "deputy_id": {
+                "type": ["integer", "null"],
+                "description": "the deputy met; null: all the item's deputies",
+            },
+            "deputy": _STRING_OR_NULL,
+            "met_on": _DATE,
+            "method": {"type": "string", "enum": ["in_person", "phone", "video", "forum"]},
+            "notes": {"type": "string"},
+            "round": {"type": "integer", "description": "handling round (2+ after 不满意)"},
+            "recorded_by": _STRING_OR_NULL,
+            "created_at": {"type": "string", "format": "date-time"},
+        },
+    }
+    meetings = {
+        "type": "object",
+        "required": ["items", "round", "meeting_status", "meeting_waived"],
+        "properties": {
+            "items": {"type": "array", "items": _ref("Meeting")},
+            "round": {"type": "integer", "description": "the item's current round"},
+            "meeting_status": {
+                "type": "string",
+                "enum": ["met", "waived", "needed", "not_required"],
+                "description": "for the current round; `needed` blocks the reply (422 `meeting`)",
+            },
+            "meeting_waived": {"type": "boolean"},
+        },
+    }
+    extension = {
+        "type": "object",
+        "required": ["id", "item_id", "status", "reason", "requested_due_on", "requested_by"],
+        "properties": {
+            "id": {"type": "integer"},
+            "item_id": {"type": "integer"},
+            "item_number": {"type": "string"},
+            "item_title": {"type": "string"},
+            "status": {"type": "string", "enum": ["pending", "approved", "refused"]},
+            "reason": {"type": "string"},
+            "requested_due_on": _DATE,
+            "previous_due_at": {
+                **_TIME_OR_NULL,
+                "description": "the deadline before an approval moved it",
+            },
+            "requested_by": {"type": "string"},
+            "created_at": {"type": "string", "format": "date-time"},
+            "decided_by": _STRING_OR_NULL,
+            "decided_at": _TIME_OR_NULL,
+            "decision_comment": _STRING_OR_NULL,
+        },
+    }
+    return {"Meeting": meeting, "Meetings": meetings, "Extension": extension}
+
+
+def _office_rule_paths() -> dict[str, Any]:
+    new_meeting = {
+        "type": "object",
+        "required": ["met_on", "method", "notes"],
+        "properties": {
+            "met_on": {**_DATE, "description": "not in the future"},
+            "method": {"type": "string", "enum": ["in_person", "phone", "video", "forum"]},
+            "notes": {"type": "string", "minLength": 2, "maxLength": 5000},
+            "deputy_id": {
+                "type": ["integer", "null"],
+                "description": "one of the item's deputies; omit for all of them",
+            },
+        },
+    }
+    new_extension = {
+        "type": "object",
+        "required": ["reason", "requested_due_on"],
+        "properties": {
+            "reason": {"type": "string", "minLength": 2, "maxLength": 2000},
+            "requested_due_on": {**_DATE, "description": "after the current deadline"},
+        },
+    }
+    decision = {
+        "type": "object",
+        "required": ["approve"],
+        "properties": {
+            "approve": {"type": "boolean"},
+            "comment": {"type": "string", "description": "required when refusing"},
+        },
+    }
+    return {
+        "/items/{item_id}/meetings": {
+            "get": {
+                "summary": "Meetings and talks with the item's deputies (见面/沟通), every round, "
+                "with whether the current round still needs one",
+                "parameters": [_ITEM_ID],
+                "responses": {
+                    "200": _json(_ref("Meetings"), "the meetings"),
+                    **_errors(401, 404),
+                },
+            },
+            "post": {
+                "summary": "Record a meeting for the item's current round. Kinds that require "
+                "one (suggestions by default) cannot be replied to before it (422 field "
+                "`meeting`). Registrars, the handling side and leaders; filed items 409.",
+                "parameters": [_ITEM_ID],
+                "requestBody": _body(new_meeting),
+                "responses": {
+                    "201": _json(_ref("Meeting"), "the recorded meeting"),
+                    **_errors(400, 401, 403, 404, 409, 422),
+                },
+            },
+        },
+        "/items/{item_id}/meeting-waiver": {
+            "post": {
+                "summary": "The leader's waiver (免于见面): the current round may be answered "
+                "without a meeting. Leader and president only (403).",
+                "parameters": [_ITEM_ID],
+                "requestBody": _body(
+                    {
+                        "type": "object",
+                        "required": ["reason"],
+                        "properties": {"reason": {"type": "string", "minLength": 2}},
+                    }
+                ),
+                "responses": {
+                    "200": _json(_ref("Meetings"), "the item's meetings afterwards"),
+                    **_errors(400, 401, 403, 404, 409, 422),
+                },
+            },
+        },
+        "/items/{item_id}/extensions": {
+            "get": {
+                "summary": "The item's extension requests (延期), oldest first",
+                "parameters": [_ITEM_ID],
+                "responses": {
+                    "200": _json(
+                        {
+                            "type": "object",
+                            "properties": {"items": {"type": "array", "items": _ref("Extension")}},
+                        },
+                        "the requests",
+                    ),
+                    **_errors(401, 404),
+                },
+            },
+            "post": {
+                "summary": "Ask for a later deadline (drafters and head of the lead "
+                "department, registrars; others 403). One pending request per item and no "
+                "request on a filed or answered item (409). A suggestion's deadline may not "
+                "pass 6 Civil-Code months after assignment (422 names the latest day).",
+                "parameters": [_ITEM_ID],
+                "requestBody": _body(new_extension),
+                "responses": {
+                    "201": _json(_ref("Extension"), "the pending request"),
+                    **_errors(400, 401, 403, 404, 409, 422),
+                },
+            },
+        },
+        "/extensions": {
+            "get": {
+                "summary": "Extension requests on items the caller may see, oldest first "
+                "(leaders: `status=pending` is their approval queue)",
+                "parameters": [
+                    {
+                        "name": "status",
+                        "in": "query",
+                        "schema": {"type": "string", "enum": ["pending", "approved", "refused"]},
+                    },
+                    *_PAGING,
+                ],
+                "responses": {
+                    "200": _json(_page("Extension"), "a page of requests"),
+                    **_errors(401, 422),
+                },
+            }
+        },
+        "/extensions/{extension_id}/decide": {
+            "post": {
+                "summary": "Approve or refuse (leader and president; others 403). Approval "
+                "moves the item deadline to the requested day, restarts escalation and tells "
+                "the deputies (e-mail where the registry has an address; the audit trail "
+                "lists the others). A refusal needs a comment (422); decided requests 409.",
+                "parameters": [_EXTENSION_ID],
+                "requestBody": _body(decision),
+                "responses": {
+                    "200": _json(_ref("Extension"), "the decided request"),
+                    **_errors(400, 401, 403, 404, 409, 422),
+                },
+            }
+        },
+    }
+
+
+# --- deputy feedback (代表评价) ---------------------------------------------------------------
+
+_TOKEN = {
+    "name": "token",
+    "in": "path",
+    "required": True,
+    "description": "the signed token of a deputy's feedback link (valid 60 days)",
+    "schema": {"type": "string"},
+}
+_RATING = {"type": "string", "enum": ["satisfied", "basically_satisfied", "unsatisfied"]}
+_LINK_REFUSED = {
+    "404": {"$ref": "#/components/responses/E404"},
+    "410": _json(_ref("Error"), "the link has expired (code `link_expired`)"),
+}
+
+
+def _feedback_schemas() -> dict[str, Any]:
+    rating = {
+        "type": "object",
+        "required": ["id", "item_id", "deputy_id", "round", "rating", "source"],
+        "properties": {
+            "id": {"type": "integer"},
+            "item_id": {"type": "integer"},
+            "deputy_id": {"type": "integer"},
+            "deputy": {"type": "string"},
+            "round": {"type": "integer", "minimum": 1, "description": "the answer rated"},
+            "rating": {**_RATING, "description": "满意 / 基本满意 / 不满意"},
+            "comment": _STRING_OR_NULL,
+            "source": {"type": "string", "enum": ["link", "paper"]},
+            "recorded_by": {**_STRING_OR_NULL, "description": "who entered a paper rating"},
+            "created_at": {"type": "string", "format": "date-time"},
+            "item_status": {"type": "string", "enum": ["open", "filed"]},
+            "item_round": {
+                "type": "integer",
+                "description": "the item's round afterwards (one more when 不满意 reopened it)",
+            },
+        },
+    }
+    link = {
+        "type": "object",
+        "properties": {
+            "deputy_id": {"type": "integer"},
+            "deputy": {"type": "string"},
+            "email": _STRING_OR_NULL,
+            "round": {"type": "integer"},
+            "url": {"type": "string", "description": "absolute, from LIAISON_BASE_URL"},
+            "expires_at": {"type": "string", "format": "date-time"},
+            "rated": {**_RATING, "type": ["string", "null"], "enum": [*_RATING["enum"], None]},
+        },
+    }
+    item_feedback = {
+        "type": "object",
+        "required": ["item_id", "round", "answered", "links", "rounds"],
+        "properties": {
+            "item_id": {"type": "integer"},
+            "round": {"type": "integer", "description": "current handling round"},
+            "answered": {"type": "boolean", "description": "the current round is answered"},
+            "links": {
+                "type": ["array", "null"],
+                "description": "a fresh link per deputy for the current round; null unless the "
+                "caller is a registrar, leader, president or admin",
+                "items": _ref("FeedbackLink"),
+            },
+            "rounds": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "round": {"type": "integer"},
+                        "ratings": {"type": "array", "items": _ref("Rating")},
+                    },
+                },
+            },
+        },
+    }
+    page = {
+        "type": "object",
+        "properties": {
+            "number": {"type": "string"},
+            "title": {"type": "string"},
+            "kind": {"type": "string", "enum": list(ITEM_KINDS)},
+            "kind_label": {"type": "string"},
+            "status": {"type": "string", "enum": ["open", "filed"]},
+            "stage": {
+                "type": "string",
+                "enum": ["handling", "answered", "rehandling", "filed"],
+            },
+            "round": {"type": "integer", "description": "the answer round this link rates"},
+            "current_round": {"type": "integer"},
+            "deputy": {"type": "string"},
+            "reply": _STRING_OR_NULL,
+            "reply_class": {"type": ["string", "null"], "enum": ["A", "B", "C", "D", None]},
+            "reply_class_label": _STRING_OR_NULL,
+            "replied_at": _TIME_OR_NULL,
+            "rated": {"type": "boolean"},
+            "rating": {"type": ["string", "null"], "enum": [*_RATING["enum"], None]},
+            "comment": _STRING_OR_NULL,
+            "rated_at": _TIME_OR_NULL,
+            "can_rate": {"type": "boolean"},
+            "expires_at": {"type": "string", "format": "date-time"},
+        },
+    }
+    return {
+        "Rating": rating,
+        "FeedbackLink": link,
+        "ItemFeedback": item_feedback,
+        "FeedbackPage": page,
+    }
+
+
+def _feedback_paths() -> dict[str, Any]:
+    rate_body = {
+        "type": "object",
+        "required": ["rating"],
+        "properties": {
+            "rating": _RATING,
+            "comment": {
+                "type": "string",
+                "maxLength": 2000,
+                "description": "required (at least 2 characters) for `unsatisfied`",
+            },
+        },
+    }
+    return {
+        "/items/{item_id}/feedback": {
+            "get": {
+                "summary": "Deputy feedback of an item: each deputy's link for the current round "
+                "(registrars, leaders, the president and admins) and every rating by round "
+                "(everyone who may see the item)",
+                "parameters": [_ITEM_ID],
+                "responses": {
+                    "200": _json(_ref("ItemFeedback"), "links and ratings"),
+                    **_errors(401, 404),
+                },
+            }
+        },
+        "/items/{item_id}/ratings": {
+            "post": {
+                "summary": "Record a rating received on paper (registrar and admin). `round` "
+                "defaults to the latest answered round. 不满意 on the current round reopens "
+                "the item for re-handling (shorter limit); an earlier round is only recorded. "
+                "One rating per deputy and round (409).",
+                "parameters": [_ITEM_ID],
+                "requestBody": _body(
+                    {
+                        **rate_body,
+                        "required": ["deputy_id", "rating"],
+                        "properties": {
+                            "deputy_id": {"type": "integer", "description": "one of the item's"},
+                            **rate_body["properties"],
+                            "round": {"type": "integer", "minimum": 1},
+                        },
+                    }
+                ),
+                "responses": {
+                    "201": _json(_ref("Rating"), "the recorded rating"),
+                    **_errors(400, 401, 403, 404, 409, 422),
+                },
+            }
+        },
+        "/feedback/{token}": {
+            "get": {
+                "summary": "Public (no credentials): what a deputy's feedback link shows — the "
+                "item, the answer of the link's round and the deputy's rating of it",
+                "security": [],
+                "parameters": [_TOKEN],
+                "responses": {
+                    "200": _json(_ref("FeedbackPage"), "the page"),
+                    **_LINK_REFUSED,
+                },
+            },
+            "post": {
+                "summary": "Public (no credentials): the deputy rates the answer once. 不满意 "
+                "on the current answer reopens the item for re-handling; the next answer "
+                "comes with a new link. 409 when already rated or not yet answered.",
+                "security": [],
+                "parameters": [_TOKEN],
+                "requestBody": _body(rate_body),
+                "responses": {
+                    "201": _json(_ref("FeedbackPage"), "the page afterwards"),
+                    **_errors(400, 409, 422),
+                    **_LINK_REFUSED,
+                },
+            },
+        },
+    }
+
+
+# --- statistics (统计) ----------------------------------------------------------------------
+
+_RATE = {"type": ["number", "null"], "description": "percent, one decimal; null when x/0"}
+
+
+def _stats_schemas() -> dict[str, Any]:
+    counts = {
+        "received": "items received in the period",
+        "finished": "of them filed (归档)",
+        "finished_on_time": "filed and answered (replied_at, else filed_at) by due_at",
+        "replied": "answered (replied_at set)",
+        "meeting_required": "replied items of kinds that require meeting the deputy",
+        "met": "of those, items with a recorded meeting (见面)",
+        "rated": "deputies' verdicts, one per item and deputy (their latest round)",
+        "satisfied": "满意",
+        "basically_satisfied": "基本满意",
+        "unsatisfied": "不满意",
+        "overdue": "still open and past due_at",
+    }
+    rates = {
+        "finish_rate": "办结率: finished / received",
+        "on_time_rate": "按期办结率: finished_on_time / finished",
+        "reply_rate": "答复率: replied / received",
+        "satisfaction_rate": "满意率: (satisfied + basically_satisfied) / rated",
+        "meeting_rate": "见面率: met / meeting_required",
+    }
+    figures = {
+        "type": "object",
+        "required": [*counts, "rates"],
+        "properties": {
+            **{name: {"type": "integer", "description": text} for name, text in counts.items()},
+            "rates": {
+                "type": "object",
+                "required": list(rates),
+                "properties": {
+                    name: {**_RATE, "description": text} for name, text in rates.items()
+                },
+            },
+        },
+    }
+    report = {
+        "type": "object",
+        "required": ["from", "to", "scope", "total", "by_kind", "by_department"],
+        "properties": {
+            "from": {"type": "string", "format": "date", "description": "first day"},
+            "to": {"type": "string", "format": "date", "description": "day after the last"},
+            "department": {**_STRING_OR_NULL, "description": "the department asked for"},
+            "scope": {
+                "type": "string",
+                "enum": ["court", "department"],
+                "description": "`department`: only the items the caller's department may see",
+            },
+            "as_of": {"type": "string", "format": "date-time"},
+            "total": _ref("StatsFigures"),
+            "by_kind": {
+                "type": "array",
+                "items": {
+                    "allOf": [
+                        {"type": "object", "properties": {"kind": {"type": "string"}}},
+                        _ref("StatsFigures"),
+                    ]
+                },
+            },
+            "by_department": {
+                "type": "array",
+                "items": {
+                    "allOf": [
+                        {
+                            "type": "object",
+                            "properties": {
+                                "department": {
+                                    **_STRING_OR_NULL,
+                                    "description": "lead department; null: not yet assigned",
+                                }
+                            },
+                        },
+                        _ref("StatsFigures"),
+                    ]
+                },
+            },
+        },
+    }
+    return {"StatsFigures": figures, "StatsReport": report}
+
+
+def _stats_paths() -> dict[str, Any]:
+    day = {"type": "string", "format": "date", "examples": ["2026-01-01"]}
+    return {
+        "/stats": {
+            "get": {
+                "summary": "Counts and rates (统计) of the items received in [from, to) that "
+                "the caller may see, as of now, in total, per kind and per lead department. "
+                "Registrars, leaders, the president and administrators see the whole court; "
+                "drafters and department heads their department's items (another department "
+                "is 403); designers 403. Bad dates and unknown departments are 422.",
+                "parameters": [
+                    {
+                        "name": "from",
+                        "in": "query",
+                        "description": "first day (business time); default 1 January of the "
+                        "year of `to`",
+                        "schema": day,
+                    },
+                    {
+                        "name": "to",
+                        "in": "query",
+                        "description": "the day after the last (exclusive); default tomorrow, "
+                        "so the default period is the current year to date",
+                        "schema": day,
+                    },
+                    {
+                        "name": "department",
+                        "in": "query",
+                        "description": "only items this department leads",
+                        "schema": {"type": "string"},
+                    },
+                ],
+                "responses": {
+                    "200": _json(_ref("StatsReport"), "the figures"),
+                    **_errors(401, 403, 422),
+                },
+            }
+        }
     }

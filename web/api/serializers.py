@@ -66,6 +66,26 @@ def item_json(detail: ItemDetail) -> dict[str, Any]:
         "content": item.content,
         "deputies": [{"id": d.id, "name": d.name} for d in item.deputies],
         "filed_at": iso(item.filed_at),
+        "round": item.round,
+        "meeting_waived": item.meeting_waived,
+        "case_number": item.case_number,
+        "case_stage": item.case_stage,
+        "source_org": item.source_org,
+        "source_reference": item.source_reference,
+        "co_departments": [d.name for d in item.co_departments],
+        "co_opinions": [
+            {
+                "department": co.department,
+                "status": co.status,
+                "due_at": iso(co.due_at),
+                "opinion": co.opinion,
+                "by": co.by,
+                "at": iso(co.at),
+            }
+            for co in detail.co_opinions
+        ],
+        "reply_class": item.reply_class,
+        "replied_at": iso(item.replied_at),
         "process": {"key": detail.process.key, "version": detail.process.version},
         "open_tasks": [task_json(t) for t in detail.open_tasks],
         "events": [event_json(e) for e in detail.events],

@@ -14,10 +14,11 @@ from engine.errors import DomainError, Forbidden, InvalidData, NotFound
 from engine.forms import coerce_form_input
 from engine.models import ITEM_KINDS
 from engine.roles import ROLE_LABELS
-from engine.services import accounts, items, tasks
+from engine.services import accounts, extensions, items, process_models, tasks
 from web.auth import signed_in
 from web.db import actor, work
 from web.ui.forms import LoginForm, RegisterItemForm
+from web.ui.labels import ACTION_LABELS, CASE_STAGE_LABELS, KIND_LABELS
 
 ui = Blueprint("ui", __name__, template_folder="../templates/ui")
 INBOX_TABS = ("mine", "candidate", "all", "done")
@@ -31,26 +32,13 @@ def page_arg() -> int:
 
 @ui.app_context_processor
 def _labels() -> dict:
-    action_labels = {
-        "registered": _("登记"),
-        "claimed": _("签收"),
-        "released": _("退回待签收"),
-        "assigned": _("指派"),
-        "completed": _("完成"),
-        "filed": _("归档"),
-        "escalated_1": _("催办"),
-        "escalated_2": _("超期提醒部门负责人"),
-        "escalated_3": _("列入督办"),
-        "timer_fired": _("定时事件"),
-        "attachment_added": _("上传附件"),
-        "reply_letter_generated": _("生成答复函"),
-        "migrated": _("迁移到新流程版本"),
-    }
     return {
         "role_labels": ROLE_LABELS,
         "tz": clock.business_timezone(),
         "now": clock.now,
-        "action_labels": action_labels,
+        "action_labels": ACTION_LABELS,
+        "kind_labels": KIND_LABELS,
+        "case_stage_labels": CASE_STAGE_LABELS,
     }
 
 
@@ -113,6 +101,7 @@ def inbox():
             counts=counts,
             page=page,
             claimable=claimable,
+            pending_extensions=extensions.pending(session, user),
         )
 
 
@@ -175,15 +164,36 @@ def item_list():
 def item_page(item_id: int):
     with work() as session:
         detail = items.detail(session, actor(session), item_id)
-        return render_template("item.html", detail=detail, item=detail.item)
+        shared = process_models.linked_keys(session, detail.process)
+        return render_template("item.html", detail=detail, item=detail.item, shared=shared)
+
+
+@ui.post("/items/<int:item_id>/corrections")
+@login_required
+def add_correction(item_id: int):
+    try:
+        with work() as session:
+            items.add_correction(session, actor(session), item_id, request.form.get("comment"))
+        flash(_("已添加更正说明"), "success")
+    except NotFound:
+        raise
+    except InvalidData as exc:
+        flash(next(iter((exc.fields or {}).values()), exc.message), "danger")
+    except DomainError as exc:
+        flash(exc.message, "danger")
+    return redirect(url_for("ui.item_page", item_id=item_id))
 
 
 @ui.get("/items/<int:item_id>/diagram.bpmn")
 @login_required
 def item_diagram(item_id: int):
+    """The item's diagram, or with ?process= one of the shared subprocesses it calls."""
     with work() as session:
-        detail = items.detail(session, actor(session), item_id)
-        return Response(detail.process.bpmn_xml, mimetype="application/xml")
+        diagrams = items.diagrams(session, actor(session), item_id)
+    key = request.args.get("process") or next(iter(diagrams))
+    if key not in diagrams:
+        raise NotFound(f"流程图不存在 / no diagram {key!r} for this item")
+    return Response(diagrams[key], mimetype="application/xml")
 
 
 @ui.route("/tasks/<int:task_id>", methods=["GET", "POST"])
@@ -263,3 +273,6 @@ def set_language(code: str):
 from web.ui import admin, designer, escalation  # noqa: E402, F401
 from web.ui import attachments as _attachments  # noqa: E402, F401 - files and reply letters
 from web.ui import deputies as _deputies  # noqa: E402, F401 - registry pages
+from web.ui import feedback as _feedback  # noqa: E402, F401 - deputy feedback and ratings
+from web.ui import office_rules as _office_rules  # noqa: E402, F401 - meetings, extensions
+from web.ui import stats as _stats  # noqa: E402, F401 - statistics page

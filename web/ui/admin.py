@@ -149,6 +149,7 @@ def deadline_rules():
                 due_soon_working_days=_optional_int("due_soon_working_days", errors) or 0,
                 supervise_after_working_days=_optional_int("supervise_after_working_days", errors)
                 or 0,
+                rehandle_months=_optional_int("rehandle_months", errors),
             )
             if not errors:
                 with work() as session:

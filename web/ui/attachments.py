@@ -141,8 +141,9 @@ def download_attachment(item_id: int, attachment_id: int):
 def regenerate_reply_letter(item_id: int):
     try:
         with work() as session:
-            letter = reply_letters.regenerate(session, actor(session), item_id)
-            flash(_("已重新生成答复函 %(name)s", name=letter.filename), "success")
+            letters = reply_letters.regenerate(session, actor(session), item_id)
+            names = "、".join(letter.filename for letter in letters)
+            flash(_("已重新生成答复函 %(name)s", name=names), "success")
     except (NotFound, Forbidden):
         raise
     except DomainError as exc:

@@ -432,10 +432,13 @@
   function sampleData(schema) {
     const data = {};
     if (!schema || !schema.properties) return data;
-    const required = schema.required || [];
+    // Required fields, and those the form requires when its `if` does not hold (a draft
+    // that is submitted rather than sent back): sample values take every field's first choice.
+    const required = [...(schema.required || []), ...((schema.else || {}).required || [])];
     Object.entries(schema.properties).forEach(([name, field]) => {
       if (!required.includes(name) || !field || typeof field !== "object") return;
       if (field.type === "boolean") data[name] = true;
+      else if (field.format === "date") data[name] = new Date().toISOString().slice(0, 10);
       else if (Array.isArray(field.enum)) data[name] = field.enum[0];
       else if (field["x-options"] === "departments") data[name] = config.departments[0] || "";
       else if (field.type === "integer" || field.type === "number") data[name] = field.minimum || 1;

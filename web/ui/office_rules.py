@@ -1,0 +1,207 @@
+"""Item-page forms for the rules around the reply: meetings (见面/沟通) and extensions (延期).
+
+The item page includes `_item_meetings.html` and `_item_extensions.html`; they read their
+data through the template globals below from the session the page already loaded the
+item in. Each form posts here, and comes back to the item page: with a flash message on
+success, or re-rendered with the field errors under the form (422).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from flask import flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user, login_required
+from sqlalchemy.orm import Session, object_session
+
+from engine import clock
+from engine.errors import DomainError, Forbidden, InvalidData, NotFound
+from engine.models import Item, User
+from engine.services import extensions, items, meetings, process_models
+from web.db import actor, work
+from web.ui import ui
+
+METHOD_LABELS = {
+    "in_person": _l("当面"),
+    "phone": _l("电话"),
+    "video": _l("视频"),
+    "forum": _l("座谈会"),
+}
+EXTENSION_STATUS_LABELS = {
+    "pending": _l("待审批"),
+    "approved": _l("已同意"),
+    "refused": _l("不同意"),
+}
+
+
+def _reader(session: Session | None) -> User | None:
+    if session is None or not current_user.is_authenticated:
+        return None
+    return session.get(User, current_user.id)
+
+
+@ui.app_template_global()
+def item_meetings_panel(item: Item) -> dict[str, Any]:
+    """Meetings of an item the page loaded through the reader's visibility, and what they may do."""
+    session = object_session(item)
+    user = _reader(session)
+    if session is None or user is None:
+        return {"rows": [], "status": "not_required", "can_record": False, "can_waive": False}
+    is_open = item.status != "filed"
+    return {
+        "rows": meetings.for_item(session, item),
+        "status": meetings.status(session, item),
+        "can_record": is_open and meetings.can_record(user),
+        "can_waive": is_open and meetings.can_waive(user),
+        "methods": METHOD_LABELS,
+        "today": clock.local_now().date(),
+    }
+
+
+@ui.app_template_global()
+def item_extensions_panel(item: Item) -> dict[str, Any]:
+    """Extension requests of an item the page loaded, and whether the reader may ask or decide."""
+    session = object_session(item)
+    user = _reader(session)
+    if session is None or user is None:
+        return {"rows": [], "can_request": False, "can_decide": False}
+    rows = extensions.for_item(session, item)
+    due_on = extensions.current_due_on(item)
+    answerable = item.status != "filed" and item.replied_at is None and due_on is not None
+    return {
+        "rows": rows,
+        "statuses": EXTENSION_STATUS_LABELS,
+        "can_request": answerable
+        and extensions.can_request(user, item)
+        and not any(r.status == "pending" for r in rows),
+        "can_decide": extensions.can_decide(user),
+        "current_due_on": due_on,
+        "earliest_due_on": due_on + timedelta(days=1) if due_on else None,
+        "latest_due_on": extensions.latest_due_on(session, item) if answerable else None,
+    }
+
+
+def _item_page(item_id: int, status: int, **context):
+    """The item page again, with a refused form's errors and values."""
+    with work() as session:
+        detail = items.detail(session, actor(session), item_id)
+        shared = process_models.linked_keys(session, detail.process)
+        return render_template(
+            "item.html", detail=detail, item=detail.item, shared=shared, **context
+        ), status
+
+
+def _back(item_id: int, anchor: str):
+    return redirect(url_for("ui.item_page", item_id=item_id, _anchor=anchor), 303)
+
+
+@ui.post("/items/<int:item_id>/meetings")
+@login_required
+def record_meeting(item_id: int):
+    form = request.form
+    try:
+        with work() as session:
+            meetings.record(
+                session,
+                actor(session),
+                item_id,
+                form.get("met_on", ""),
+                form.get("method", ""),
+                form.get("notes", ""),
+                form.get("deputy_id") or None,
+            )
+        flash(_("已登记见面情况"), "success")
+    except (NotFound, Forbidden):
+        raise
+    except InvalidData as exc:
+        flash(_("请修改标出的字段"), "danger")
+        return _item_page(
+            item_id, 422, meeting_errors=exc.fields or {}, meeting_values=form.to_dict()
+        )
+    except DomainError as exc:
+        flash(exc.message, "danger")
+    return _back(item_id, "meetings")
+
+
+@ui.post("/items/<int:item_id>/meeting-waiver")
+@login_required
+def waive_meeting(item_id: int):
+    try:
+        with work() as session:
+            meetings.waive(session, actor(session), item_id, request.form.get("reason", ""))
+        flash(_("已批准免于见面"), "success")
+    except (NotFound, Forbidden):
+        raise
+    except InvalidData as exc:
+        flash(_("请修改标出的字段"), "danger")
+        return _item_page(
+            item_id, 422, waiver_errors=exc.fields or {}, waiver_values=request.form.to_dict()
+        )
+    except DomainError as exc:
+        flash(exc.message, "danger")
+    return _back(item_id, "meetings")
+
+
+@ui.post("/items/<int:item_id>/extensions")
+@login_required
+def request_extension(item_id: int):
+    form = request.form
+    try:
+        with work() as session:
+            extensions.request(
+                session,
+                actor(session),
+                item_id,
+                form.get("reason", ""),
+                form.get("requested_due_on", ""),
+            )
+        flash(_("已提交延期申请，等待分管院长审批"), "success")
+    except (NotFound, Forbidden):
+        raise
+    except InvalidData as exc:
+        flash(_("请修改标出的字段"), "danger")
+        return _item_page(
+            item_id, 422, extension_errors=exc.fields or {}, extension_values=form.to_dict()
+        )
+    except DomainError as exc:
+        flash(exc.message, "danger")
+    return _back(item_id, "extensions")
+
+
+@ui.post("/extensions/<int:extension_id>/decide")
+@login_required
+def decide_extension(extension_id: int):
+    decision = request.form.get("decision")
+    comment = request.form.get("comment", "")
+    with work() as session:
+        item_id = extensions.get(session, actor(session), extension_id).item_id
+    try:
+        if decision not in ("approve", "refuse"):
+            raise InvalidData(_("请选择同意或不同意"), {"decision": _("请选择同意或不同意")})
+        with work() as session:
+            decided = extensions.decide(
+                session, actor(session), extension_id, decision == "approve", comment
+            )
+            day = decided.requested_due_on.isoformat()
+        if decision == "approve":
+            flash(
+                _("已同意延期，办理期限延至 %(day)s；告知代表的情况见办理记录", day=day), "success"
+            )
+        else:
+            flash(_("已不同意延期"), "success")
+    except (NotFound, Forbidden):
+        raise
+    except InvalidData as exc:
+        flash(_("请修改标出的字段"), "danger")
+        return _item_page(
+            item_id,
+            422,
+            decision_errors={extension_id: exc.fields or {}},
+            decision_values={extension_id: request.form.to_dict()},
+        )
+    except DomainError as exc:
+        flash(exc.message, "danger")
+    return _back(item_id, "extensions")
