@@ -22,6 +22,7 @@ USERS = [  # username, role, department, display name
     ("registrar", "registrar", "办公室", "王联络"),
     ("drafter", "drafter", "民一庭", "李承办"),
     ("drafter2", "drafter", "刑一庭", "赵承办"),
+    ("drafter3", "drafter", "执行局", "钱承办"),
     ("depthead", "dept_head", "民一庭", "周庭长"),
     ("leader", "leader", None, "陈院长"),
     ("president", "president", None, "刘院长"),

@@ -21,7 +21,8 @@ from engine.models import Base, User
 from engine.services import accounts
 from engine.workflow.specs import forget_cached_specs
 
-pytest_plugins = ["tests.browser_support"]  # the live `server` fixture for browser tests
+# The live `server` and the clerk's `desk` fixtures for browser tests.
+pytest_plugins = ["tests.browser_support", "tests.browser_desk"]
 
 COURT = "测试人民法院"
 PASSWORD = "secret-pass-1"

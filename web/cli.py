@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -52,6 +53,8 @@ def serve(host: str, port: int, no_scheduler: bool) -> None:
 
     from web import create_app
 
+    if host not in ("0.0.0.0", "::"):  # links in deputies' mail point at this server by default
+        os.environ.setdefault("LIAISON_BASE_URL", f"http://{host}:{port}")
     app = create_app(_settings())
     if not no_scheduler:
         from engine.scheduler import start_background_scheduler
