@@ -18,7 +18,7 @@ from engine import clock
 from engine.db import unit_of_work
 from engine.errors import Conflict, Forbidden, InvalidData, NotFound
 from engine.models import AuditEvent, Deputy, Extension, Item, OutboxMail, Task
-from engine.services import accounts, extensions, items, meetings, tasks
+from engine.services import accounts, extensions, items, meetings, rehandling, tasks
 from engine.services.scheduling import calendar
 from tests.conftest import USERS
 from tests.helpers import STEP_DATA, complete
@@ -294,6 +294,17 @@ def test_a_suggestion_is_extended_to_six_months_after_assignment_at_most(factory
     with unit_of_work(factory) as session:
         extensions.request(session, people["drafter"], item_id, "案情复杂", cap.isoformat())
     assert extensions.MAX_MONTHS_AFTER_ASSIGNMENT == {"suggestion": 6}
+
+
+def test_a_re_handled_round_counts_its_cap_from_the_day_it_started(factory, people):
+    item_id = assigned(factory, people)
+    clock.travel_to(datetime(2026, 10, 12, 10, 0, tzinfo=BEIJING))  # past the first cap
+    with unit_of_work(factory) as session:
+        rehandling.rehandle(session, session.get(Item, item_id), None, "代表不满意")
+    with unit_of_work(factory) as session:
+        cap = calendar(session).add_months(date(2026, 10, 12), 6).day
+        assert extensions.latest_due_on(session, session.get(Item, item_id)) == cap
+        extensions.request(session, people["drafter"], item_id, "重新办理需时", cap.isoformat())
 
 
 def test_extension_requests_are_checked(factory, people):

@@ -7,7 +7,8 @@ through the outbox where the registry has an address, and the audit trail lists 
 who must be told by phone or letter instead (everyone, while mail is off).
 
 A kind may cap how far an extension can reach: a suggestion is answered within six
-Civil-Code months of its assignment (交办) at the latest.
+Civil-Code months of its assignment (交办) at the latest; a re-handled round (重新办理)
+counts from the day it started.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from engine import clock
 from engine.errors import Conflict, Forbidden, InvalidData, NotFound
-from engine.models import Court, Extension, Item, OutboxMail, User
+from engine.models import AuditEvent, Court, Extension, Item, OutboxMail, User
 from engine.services import audit, items
 from engine.services.scheduling import calendar, reschedule_item
 from engine.services.visibility import visible_items
@@ -58,8 +59,18 @@ def latest_due_on(session: Session, item: Item) -> date | None:
     months = MAX_MONTHS_AFTER_ASSIGNMENT.get(item.kind)
     if months is None or item.assigned_at is None:
         return None
-    assigned_on = item.assigned_at.astimezone(clock.business_timezone()).date()
-    return calendar(session).add_months(assigned_on, months).day
+    started = item.assigned_at
+    if item.round > 1:
+        started = (
+            session.scalar(
+                select(func.max(AuditEvent.at)).where(
+                    AuditEvent.item_id == item.id, AuditEvent.action == "rehandling"
+                )
+            )
+            or started
+        )
+    started_on = started.astimezone(clock.business_timezone()).date()
+    return calendar(session).add_months(started_on, months).day
 
 
 def current_due_on(item: Item) -> date | None:
