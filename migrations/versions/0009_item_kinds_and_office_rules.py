@@ -141,25 +141,23 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("task_id", sa.Integer(), nullable=True))
         batch_op.create_foreign_key("fk_audit_events_task_id", "tasks", ["task_id"], ["id"])
 
-    with op.batch_alter_table("items", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("case_number", sa.String(length=80), nullable=True))
-        batch_op.add_column(sa.Column("case_stage", sa.String(length=20), nullable=True))
-        batch_op.add_column(sa.Column("source_org", sa.String(length=200), nullable=True))
-        batch_op.add_column(sa.Column("source_reference", sa.String(length=100), nullable=True))
-        batch_op.add_column(sa.Column("routed_at", sa.DateTime(), nullable=True))
-        batch_op.add_column(sa.Column("round", sa.Integer(), server_default="1", nullable=False))
-        batch_op.add_column(
-            sa.Column("meeting_waived", sa.Boolean(), server_default=sa.false(), nullable=False)
-        )
-        batch_op.add_column(sa.Column("replied_at", sa.DateTime(), nullable=True))
-        batch_op.add_column(sa.Column("reply_class", sa.String(length=1), nullable=True))
-
-    with op.batch_alter_table("kind_settings", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("rehandle_months", sa.Integer(), nullable=True))
-        batch_op.add_column(sa.Column("meeting_required", sa.Boolean(), nullable=True))
-
-    with op.batch_alter_table("process_models", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("called_ids", sa.JSON(), nullable=True))
+    # Plain ADD COLUMNs: a batch would rebuild `items`, which other tables reference (and
+    # SQLite refuses to drop a referenced table while foreign keys are on).
+    for column in (
+        sa.Column("case_number", sa.String(length=80), nullable=True),
+        sa.Column("case_stage", sa.String(length=20), nullable=True),
+        sa.Column("source_org", sa.String(length=200), nullable=True),
+        sa.Column("source_reference", sa.String(length=100), nullable=True),
+        sa.Column("routed_at", sa.DateTime(), nullable=True),
+        sa.Column("round", sa.Integer(), server_default="1", nullable=False),
+        sa.Column("meeting_waived", sa.Boolean(), server_default=sa.false(), nullable=False),
+        sa.Column("replied_at", sa.DateTime(), nullable=True),
+        sa.Column("reply_class", sa.String(length=1), nullable=True),
+    ):
+        op.add_column("items", column)
+    op.add_column("kind_settings", sa.Column("rehandle_months", sa.Integer(), nullable=True))
+    op.add_column("kind_settings", sa.Column("meeting_required", sa.Boolean(), nullable=True))
+    op.add_column("process_models", sa.Column("called_ids", sa.JSON(), nullable=True))
 
 
 def downgrade() -> None:
