@@ -6,7 +6,7 @@ forbidden record is indistinguishable from a missing one (404).
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, and_, false, or_, select, true
+from sqlalchemy import ColumnElement, and_, false, or_, select, true, union_all
 
 from engine.models import Item, ItemCoDepartment, Task, User
 from engine.roles import COURT_WIDE_ROLES, DEPARTMENT_SCOPED_ROLES
@@ -52,10 +52,14 @@ def visible_tasks(user: User, *, open_items_only: bool = False) -> ColumnElement
     if user.role in COURT_WIDE_ROLES:
         return Task.court_id == user.court_id
     if user.role in DEPARTMENT_SCOPED_ROLES and user.department_id is not None:
-        department_items = select(Item.id).where(
-            Item.court_id == user.court_id, _department_items(user)
+        led = select(Item.id).where(
+            Item.court_id == user.court_id, Item.department_id == user.department_id
         )
         if open_items_only:  # open tasks live on open items: skip the department's archive
-            department_items = department_items.where(Item.status == "open")
-        return Task.item_id.in_(department_items)
+            led = led.where(Item.status == "open")
+        co_handled = select(ItemCoDepartment.item_id).where(
+            ItemCoDepartment.department_id == user.department_id
+        )
+        # A UNION rather than an OR keeps both halves on their indexes.
+        return Task.item_id.in_(union_all(led, co_handled))
     return false()
