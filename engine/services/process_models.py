@@ -221,9 +221,7 @@ def save_version(
     return model
 
 
-def make_current(
-    session: Session, model: ProcessModel, actor: User | None = None
-) -> ProcessModel:
+def make_current(session: Session, model: ProcessModel, actor: User | None = None) -> ProcessModel:
     """Make `model` the one deployed version of its key (for new items). No validation here."""
     _lock_court(session, model.court_id)
     session.execute(
