@@ -172,3 +172,10 @@ def test_filed_item_takes_correction_notes_not_edits(rest, browser):
     assert leader.client.post(
         f"/items/{item['id']}/corrections", data={"comment": "无 CSRF"}
     ).status_code in (400, 403)
+
+
+def test_a_petition_may_leave_out_deputies_altogether(rest):
+    body = {"kind": "petition", "title": "转办件", "content": "内容"}
+    assert rest.ok(rest.post("registrar", "/items", body), 201)["deputies"] == []
+    error = assert_error(rest.post("registrar", "/items", {**body, "kind": "letter"}), 422)
+    assert "deputies" in error["fields"]

@@ -66,7 +66,7 @@ def register(session: Session, actor: User, new: NewItem) -> Item:
         created_by_id=actor.id,
         created_at=clock.now(),
     )
-    item.deputies = _resolve_deputies(session, actor.court_id, new.deputies)
+    item.deputies = _resolve_deputies(session, actor.court_id, new.deputies or [])
     session.add(item)
     session.flush()
     workflow = runtime.start(
@@ -141,10 +141,11 @@ def _check(new: NewItem) -> None:
         fields["content"] = "必填 / required"
     elif len(new.content) > MAX_CONTENT:
         fields["content"] = f"at most {MAX_CONTENT} characters"
-    if not isinstance(new.deputies, list):
+    if new.deputies is not None and not isinstance(new.deputies, list):
         fields["deputies"] = "must be a list of names or ids"
-    elif not new.deputies and new.kind not in KINDS_WITHOUT_DEPUTIES:
-        fields["deputies"] = "至少一位代表 / at least one deputy"
+    elif not new.deputies:  # empty or left out: only petitions and supervision letters
+        if new.kind not in KINDS_WITHOUT_DEPUTIES:
+            fields["deputies"] = "至少一位代表 / at least one deputy"
     elif not all(_is_deputy_ref(d) for d in new.deputies):
         fields["deputies"] = "each deputy is a name or an id"
     if new.received_at is not None and new.received_at > clock.now():
