@@ -179,3 +179,11 @@ def test_a_petition_may_leave_out_deputies_altogether(rest):
     assert rest.ok(rest.post("registrar", "/items", body), 201)["deputies"] == []
     error = assert_error(rest.post("registrar", "/items", {**body, "kind": "letter"}), 422)
     assert "deputies" in error["fields"]
+
+
+def test_item_list_filters_by_kind(rest, browser):
+    rest.register(kind="petition", deputies=[], title="转办的信访件")
+    rest.register(kind="letter", title="代表的来信")
+    page = browser("registrar").get("/items?kind=petition")
+    assert "转办的信访件" in page and "代表的来信" not in page
+    assert 'data-testid="kind-filter"' in page and "转办信访件" in page
