@@ -187,3 +187,22 @@ def test_item_list_filters_by_kind(rest, browser):
     page = browser("registrar").get("/items?kind=petition")
     assert "转办的信访件" in page and "代表的来信" not in page
     assert 'data-testid="kind-filter"' in page and "转办信访件" in page
+
+
+def test_deputy_page_lists_meetings_and_ratings_as_the_liaison_ledger(rest, browser, factory):
+    item = rest.register(kind="letter", deputies=["王代表"])
+    rest.ok(
+        rest.post(
+            "registrar",
+            f"/items/{item['id']}/meetings",
+            {"met_on": "2026-11-02", "method": "in_person", "notes": "当面听取意见"},
+        ),
+        201,
+    )
+    deputy_id = item["deputies"][0]["id"]
+    page = browser("registrar").get(f"/deputies/{deputy_id}")
+    assert 'data-testid="deputy-contacts"' in page
+    assert "2026-11-02" in page and "当面听取意见" in page and item["number"] in page
+    assert "当面听取意见" not in browser("drafter_other").client.get(
+        f"/deputies/{deputy_id}"
+    ).get_data(as_text=True)

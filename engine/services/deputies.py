@@ -17,7 +17,7 @@ import csv
 import io
 import re
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import PurePath
@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 
 from engine import clock
 from engine.errors import Conflict, DomainError, Forbidden, InvalidData, NotFound, TooLarge
-from engine.models import Deputy, Item, ItemDeputy, Pairing, User
+from engine.models import Deputy, Item, ItemDeputy, Meeting, Pairing, Rating, User
 from engine.services.visibility import visible_items
 
 LEVELS = ("全国", "省", "市", "县")
@@ -180,10 +180,22 @@ def get(session: Session, actor: User, deputy_id: int) -> Deputy:
 
 
 @dataclass(frozen=True)
+class Contact:
+    """One entry of the deputy's liaison ledger (联络台帐): a meeting or a rating."""
+
+    at: date
+    item: Item
+    kind: str  # meeting / rating
+    detail: str  # the method or the rating (a key the page labels)
+    notes: str | None
+
+
+@dataclass(frozen=True)
 class DeputyDetail:
     deputy: Deputy
     items: list[Item]  # only those the reader may see, newest first
     paired: list[User]
+    contacts: list[Contact]  # meetings and ratings on those items, newest first
 
 
 def detail(session: Session, actor: User, deputy_id: int) -> DeputyDetail:
@@ -194,7 +206,39 @@ def detail(session: Session, actor: User, deputy_id: int) -> DeputyDetail:
         .where(ItemDeputy.deputy_id == deputy.id, visible_items(actor))
         .order_by(Item.id.desc())
     ).all()
-    return DeputyDetail(deputy, list(rows), paired_users(session, deputy.id))
+    return DeputyDetail(
+        deputy, list(rows), paired_users(session, deputy.id), _contacts(session, deputy, rows)
+    )
+
+
+def _contacts(session: Session, deputy: Deputy, visible: Sequence[Item]) -> list[Contact]:
+    """Meetings with the deputy (or with all deputies of an item) and the deputy's ratings,
+    on the items the reader may see."""
+    by_id = {item.id: item for item in visible}
+    if not by_id:
+        return []
+    meetings = session.scalars(
+        select(Meeting).where(
+            Meeting.item_id.in_(by_id),
+            (Meeting.deputy_id == deputy.id) | Meeting.deputy_id.is_(None),
+        )
+    )
+    ratings = session.scalars(
+        select(Rating).where(Rating.item_id.in_(by_id), Rating.deputy_id == deputy.id)
+    )
+    contacts = [
+        Contact(m.met_on, by_id[m.item_id], "meeting", m.method, m.notes) for m in meetings
+    ] + [
+        Contact(
+            r.created_at.astimezone(clock.business_timezone()).date(),
+            by_id[r.item_id],
+            "rating",
+            r.rating,
+            r.comment,
+        )
+        for r in ratings
+    ]
+    return sorted(contacts, key=lambda c: (c.at, c.item.id), reverse=True)
 
 
 def paired_users(session: Session, deputy_id: int) -> list[User]:

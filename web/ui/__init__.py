@@ -18,7 +18,7 @@ from engine.services import accounts, extensions, items, process_models, tasks
 from web.auth import signed_in
 from web.db import actor, work
 from web.ui.forms import LoginForm, RegisterItemForm
-from web.ui.labels import ACTION_LABELS, CASE_STAGE_LABELS, KIND_LABELS
+from web.ui.labels import ACTION_LABELS, CASE_STAGE_LABELS, CONTACT_LABELS, KIND_LABELS
 
 ui = Blueprint("ui", __name__, template_folder="../templates/ui")
 INBOX_TABS = ("mine", "candidate", "all", "done")
@@ -39,6 +39,7 @@ def _labels() -> dict:
         "action_labels": ACTION_LABELS,
         "kind_labels": KIND_LABELS,
         "case_stage_labels": CASE_STAGE_LABELS,
+        "contact_labels": CONTACT_LABELS,
     }
 
 

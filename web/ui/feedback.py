@@ -32,14 +32,10 @@ from engine.models import Item, User
 from engine.services import feedback, items, process_models
 from web.db import actor, work
 from web.ui import ui
+from web.ui.labels import RATING_LABELS
 
 public = Blueprint("feedback", __name__, template_folder="../templates/ui")
 
-RATING_LABELS = {
-    "satisfied": _l("满意"),
-    "basically_satisfied": _l("基本满意"),
-    "unsatisfied": _l("不满意"),
-}
 SOURCE_LABELS = {"link": _l("链接"), "paper": _l("纸质")}
 STAGE_LABELS = {
     "handling": _l("办理中"),

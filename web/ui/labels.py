@@ -44,3 +44,19 @@ ACTION_LABELS = {
     "rehandling": _l("重新办理"),
     "corrected": _l("更正说明"),
 }
+
+MEETING_METHOD_LABELS = {
+    "in_person": _l("当面"),
+    "phone": _l("电话"),
+    "video": _l("视频"),
+    "forum": _l("座谈会"),
+}
+
+RATING_LABELS = {
+    "satisfied": _l("满意"),
+    "basically_satisfied": _l("基本满意"),
+    "unsatisfied": _l("不满意"),
+}
+
+# A deputy's contacts (联络台帐): meetings by method, ratings by verdict.
+CONTACT_LABELS = {**MEETING_METHOD_LABELS, **RATING_LABELS}

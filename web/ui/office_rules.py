@@ -23,13 +23,8 @@ from engine.models import Item, User
 from engine.services import extensions, items, meetings, process_models
 from web.db import actor, work
 from web.ui import ui
+from web.ui.labels import MEETING_METHOD_LABELS
 
-METHOD_LABELS = {
-    "in_person": _l("当面"),
-    "phone": _l("电话"),
-    "video": _l("视频"),
-    "forum": _l("座谈会"),
-}
 EXTENSION_STATUS_LABELS = {
     "pending": _l("待审批"),
     "approved": _l("已同意"),
@@ -56,7 +51,7 @@ def item_meetings_panel(item: Item) -> dict[str, Any]:
         "status": meetings.status(session, item),
         "can_record": is_open and meetings.can_record(user),
         "can_waive": is_open and meetings.can_waive(user),
-        "methods": METHOD_LABELS,
+        "methods": MEETING_METHOD_LABELS,
         "today": clock.local_now().date(),
     }
 
