@@ -7,7 +7,7 @@ from contextlib import contextmanager
 
 from flask import current_app, request
 from flask_login import current_user
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from engine.db import unit_of_work
 from engine.errors import Unauthorized
@@ -32,3 +32,12 @@ def actor(session: Session) -> User:
     if user is None or not user.active:
         raise Unauthorized("account is disabled")
     return user
+
+
+def reader_of(record: object) -> tuple[Session, User] | None:
+    """The session a page loaded `record` in and the signed-in user in it, for template
+    panels that add to a page what that user may see (None outside a page's session)."""
+    session = object_session(record)
+    if session is None or not current_user.is_authenticated:
+        return None
+    return session, session.get(User, current_user.id)

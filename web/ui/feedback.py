@@ -23,14 +23,13 @@ from flask import (
 )
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_login import current_user, login_required
+from flask_login import login_required
 from flask_wtf.csrf import CSRFError
-from sqlalchemy.orm import object_session
 
 from engine.errors import Conflict, DomainError, Forbidden, InvalidData, NotFound
-from engine.models import Item, User
+from engine.models import Item
 from engine.services import feedback, items, process_models
-from web.db import actor, work
+from web.db import actor, reader_of, work
 from web.ui import ui
 from web.ui.labels import RATING_LABELS
 
@@ -114,19 +113,13 @@ def submit(token: str):
 # --- the staff side -------------------------------------------------------------------------
 
 
-def _reader(session) -> User | None:
-    if session is None or not current_user.is_authenticated:
-        return None
-    return session.get(User, current_user.id)
-
-
 @ui.app_template_global()
 def item_feedback_panel(item: Item) -> dict[str, Any]:
     """Links and ratings of an item the page loaded through the reader's visibility."""
-    session = object_session(item)
-    user = _reader(session)
-    if session is None or user is None:
+    reading = reader_of(item)
+    if reading is None:
         return {"deputies": [], "rounds": [], "links": {}}
+    session, user = reading
     rounds = feedback.for_item(session, item)
     by_deputy: dict[int, dict[int, Any]] = {}
     for group in rounds:

@@ -14,14 +14,13 @@ from typing import Any
 from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_login import current_user, login_required
-from sqlalchemy.orm import Session, object_session
+from flask_login import login_required
 
 from engine import clock
 from engine.errors import DomainError, Forbidden, InvalidData, NotFound
-from engine.models import Item, User
+from engine.models import Item
 from engine.services import extensions, items, meetings, process_models
-from web.db import actor, work
+from web.db import actor, reader_of, work
 from web.ui import ui
 from web.ui.labels import MEETING_METHOD_LABELS
 
@@ -32,19 +31,13 @@ EXTENSION_STATUS_LABELS = {
 }
 
 
-def _reader(session: Session | None) -> User | None:
-    if session is None or not current_user.is_authenticated:
-        return None
-    return session.get(User, current_user.id)
-
-
 @ui.app_template_global()
 def item_meetings_panel(item: Item) -> dict[str, Any]:
     """Meetings of an item the page loaded through the reader's visibility, and what they may do."""
-    session = object_session(item)
-    user = _reader(session)
-    if session is None or user is None:
+    reading = reader_of(item)
+    if reading is None:
         return {"rows": [], "status": "not_required", "can_record": False, "can_waive": False}
+    session, user = reading
     is_open = item.status != "filed"
     return {
         "rows": meetings.for_item(session, item),
@@ -59,10 +52,10 @@ def item_meetings_panel(item: Item) -> dict[str, Any]:
 @ui.app_template_global()
 def item_extensions_panel(item: Item) -> dict[str, Any]:
     """Extension requests of an item the page loaded, and whether the reader may ask or decide."""
-    session = object_session(item)
-    user = _reader(session)
-    if session is None or user is None:
+    reading = reader_of(item)
+    if reading is None:
         return {"rows": [], "can_request": False, "can_decide": False}
+    session, user = reading
     rows = extensions.for_item(session, item)
     due_on = extensions.current_due_on(item)
     answerable = item.status != "filed" and item.replied_at is None and due_on is not None
