@@ -138,3 +138,13 @@ FLOW_NODE_TAGS = frozenset(
         "complexGateway",
     }
 )
+
+
+def executable_processes(tree: etree._ElementTree) -> list[etree._Element]:
+    """The file's executable processes, in order; SpiffWorkflow treats a process without
+    `isExecutable` as executable, and so do we."""
+    return [
+        process
+        for process in tree.iterfind(f".//{{{BPMN_MODEL_NS}}}process")
+        if process.get("isExecutable", "true").strip().lower() == "true"
+    ]

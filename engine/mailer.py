@@ -8,6 +8,7 @@ talking to the SMTP server; it is marked sent right after the server accepts it.
 from __future__ import annotations
 
 import contextlib
+import os
 import smtplib
 from dataclasses import dataclass
 from datetime import timedelta
@@ -50,6 +51,26 @@ class SmtpTarget:
             password=unquote(parsed.password) if parsed.password else None,
             sender=unquote(query.get("from", SENDER)),
         )
+
+
+def mail_enabled() -> bool:
+    """Whether mail is on (`LIAISON_SMTP_URL`); without it nothing is written to the outbox."""
+    return bool(os.environ.get("LIAISON_SMTP_URL"))
+
+
+def queue(session: Session, key: str, to_address: str, subject: str, body: str) -> OutboxMail:
+    """Write one message to the outbox, in the caller's transaction; `key` (unique) names its
+    cause, so the same message is never queued twice."""
+    mail = OutboxMail(
+        key=key,
+        to_address=to_address,
+        subject=subject,
+        body=body,
+        created_at=clock.now(),
+        next_attempt_at=clock.now(),
+    )
+    session.add(mail)
+    return mail
 
 
 def backoff(attempts: int) -> timedelta:

@@ -176,6 +176,7 @@ def test_ui_refused_upload_names_the_file_field(browser, routed):
     )
     assert response.status_code == 422
     assert 'data-field-error="file"' in text(response)
+    assert "process=common_handling" in text(response)  # the whole item page, diagrams too
 
 
 # --- visibility -----------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from engine.services import accounts
 from tests.conftest import USERS
 from tests.helpers import STEP_DATA
 from tests.test_api import Api, assert_error
+from tests.web_client import text
 
 CASE = {
     "case_number": "（2026）京0105民初1234号",
@@ -130,8 +131,7 @@ def test_send_back_and_reroute_through_the_api(rest):
 def test_b_reply_needs_a_follow_up_date(rest):
     item = rest.register(kind="letter")
     rest.walk(item["id"], "register", "draft", "approve")
-    (reply,) = item_tasks = tasks_named(rest, item["id"], "reply")
-    assert item_tasks
+    (reply,) = tasks_named(rest, item["id"], "reply")
     body = {"reply_class": "C", "reply": "因条件限制，将在明年统筹解决。"}
     error = assert_error(complete(rest, "registrar", reply, body), 422)
     assert "follow_up_on" in error["fields"]
@@ -167,7 +167,9 @@ def test_filed_item_takes_correction_notes_not_edits(rest, browser):
     page = leader.get(f"/items/{item['id']}")
     assert 'data-testid="correction-form"' in page
     response = leader.submit(f"/items/{item['id']}/corrections", {"comment": "补充：已电话告知"})
-    assert response.status_code == 302
+    assert response.status_code == 303
+    refused = leader.submit(f"/items/{item['id']}/corrections", {"comment": "x"})
+    assert refused.status_code == 422 and 'data-field-error="comment"' in text(refused)
     assert "补充：已电话告知" in leader.get(f"/items/{item['id']}")
     assert leader.client.post(
         f"/items/{item['id']}/corrections", data={"comment": "无 CSRF"}

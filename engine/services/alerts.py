@@ -6,7 +6,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from engine import clock
+from engine import clock, mailer
 from engine.errors import NotFound
 from engine.models import Alert, Escalation, Item, OutboxMail, Task, User
 
@@ -79,15 +79,12 @@ def notify(
         session.flush()
         alerts.append(alert)
         if mail_enabled and user.email and not user.daily_digest:
-            session.add(
-                OutboxMail(
-                    key=f"alert:{alert.id}",
-                    to_address=user.email,
-                    subject=f"[联络通] {LEVEL_NAMES[escalation.level]} {item.number}",
-                    body=f"{message}\n\n{item.number} {item.title}",
-                    created_at=clock.now(),
-                    next_attempt_at=clock.now(),
-                )
+            mailer.queue(
+                session,
+                f"alert:{alert.id}",
+                user.email,
+                f"[联络通] {LEVEL_NAMES[escalation.level]} {item.number}",
+                f"{message}\n\n{item.number} {item.title}",
             )
     return alerts
 
@@ -159,16 +156,8 @@ def queue_digests(session: Session) -> int:
         body = "\n".join(f"- {alert.message}" for alert in unread)
         try:
             with session.begin_nested():
-                session.add(
-                    OutboxMail(
-                        key=key,
-                        to_address=user.email,
-                        subject=f"[联络通] 每日提醒 / daily digest {local.date()} ({len(unread)})",
-                        body=body,
-                        created_at=clock.now(),
-                        next_attempt_at=clock.now(),
-                    )
-                )
+                subject = f"[联络通] 每日提醒 / daily digest {local.date()} ({len(unread)})"
+                mailer.queue(session, key, user.email, subject, body)
                 session.flush()
             queued += 1
         except IntegrityError:

@@ -13,16 +13,15 @@ counts from the day it started.
 
 from __future__ import annotations
 
-import os
 from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from engine import clock
+from engine import clock, mailer
 from engine.errors import Conflict, Forbidden, InvalidData, NotFound
-from engine.models import AuditEvent, Court, Extension, Item, OutboxMail, User
+from engine.models import AuditEvent, Court, Extension, Item, User
 from engine.services import audit, items
 from engine.services.scheduling import calendar, reschedule_item
 from engine.services.visibility import visible_items
@@ -223,17 +222,12 @@ def decide(
     return extension
 
 
-def mail_enabled() -> bool:
-    """Deputies are e-mailed only when mail is on (`LIAISON_SMTP_URL`), like alerts."""
-    return bool(os.environ.get("LIAISON_SMTP_URL"))
-
-
 def _tell_deputies(session: Session, actor: User, item: Item, extension: Extension) -> None:
     """E-mail each deputy with an address; list the others for a phone call or a letter."""
     court = session.get(Court, item.court_id)
     kind = KIND_NAMES.get(item.kind, "事项")
     new_day = extension.requested_due_on
-    mail_on = mail_enabled()
+    mail_on = mailer.mail_enabled()
     emailed, without = [], []
     for deputy in sorted(item.deputies, key=lambda d: d.id):
         address = (deputy.email or "").strip()
@@ -241,22 +235,17 @@ def _tell_deputies(session: Session, actor: User, item: Item, extension: Extensi
             without.append(deputy)
             continue
         emailed.append(deputy)
-        session.add(
-            OutboxMail(
-                key=f"extension:{extension.id}:deputy:{deputy.id}",
-                to_address=address,
-                subject=f"[联络通] 延期办理告知 {item.number}",
-                body=(
-                    f"尊敬的{deputy.name}代表：\n\n"
-                    f"您提出的{kind}《{item.title}》（编号 {item.number}）经本院批准延期办理，"
-                    f"办理期限延至 {new_day.year} 年 {new_day.month} 月 {new_day.day} 日"
-                    f"（{new_day.isoformat()}）。延期原因：{extension.reason}\n\n"
-                    f"我们将抓紧办理并及时答复，感谢您对法院工作的监督和支持。\n\n"
-                    f"{court.name if court else ''}"
-                ),
-                created_at=clock.now(),
-                next_attempt_at=clock.now(),
-            )
+        mailer.queue(
+            session,
+            f"extension:{extension.id}:deputy:{deputy.id}",
+            address,
+            f"[联络通] 延期办理告知 {item.number}",
+            f"尊敬的{deputy.name}代表：\n\n"
+            f"您提出的{kind}《{item.title}》（编号 {item.number}）经本院批准延期办理，"
+            f"办理期限延至 {new_day.year} 年 {new_day.month} 月 {new_day.day} 日"
+            f"（{new_day.isoformat()}）。延期原因：{extension.reason}\n\n"
+            f"我们将抓紧办理并及时答复，感谢您对法院工作的监督和支持。\n\n"
+            f"{court.name if court else ''}",
         )
     parts = []
     if emailed:

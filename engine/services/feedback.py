@@ -16,7 +16,6 @@ valid for `LINK_VALID_DAYS`.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -27,7 +26,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
-from engine import clock
+from engine import clock, mailer
 from engine.config import Settings
 from engine.errors import Conflict, DomainError, Forbidden, InvalidData, NotFound
 from engine.models import AuditEvent, Court, Deputy, Item, OutboxMail, Rating, User
@@ -189,7 +188,7 @@ def on_replied(session: Session, item: Item, actor: User) -> None:
     if not deputies:
         return
     mailed: list[int] = []
-    if os.environ.get("LIAISON_SMTP_URL") and any(d.email for d in deputies):
+    if mailer.mail_enabled() and any(d.email for d in deputies):
         settings = Settings.from_env()
         court = session.get(Court, item.court_id)
         for link in links(session, item, settings.secret_key, settings.base_url):
@@ -224,15 +223,12 @@ def _queue_mail(session: Session, item: Item, court: Court | None, link: Feedbac
         f"Your item {item.number} has been answered. Please read the answer and rate it at the "
         f"link above (no login needed; valid until {until})."
     )
-    session.add(
-        OutboxMail(
-            key=key,
-            to_address=link.email,
-            subject=f"[联络通] 请评价答复 / please rate the answer {item.number}",
-            body=body,
-            created_at=clock.now(),
-            next_attempt_at=clock.now(),
-        )
+    mailer.queue(
+        session,
+        key,
+        link.email,
+        f"[联络通] 请评价答复 / please rate the answer {item.number}",
+        body,
     )
     return True
 

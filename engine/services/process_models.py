@@ -16,7 +16,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, object_session
 
 from engine import clock
-from engine.bpmn_xml import BPMN_MODEL_NS, parse_bpmn_xml
+from engine.bpmn_xml import executable_processes, parse_bpmn_xml
 from engine.config import WORKFLOWS_DIR
 from engine.errors import InvalidData, NotFound
 from engine.models import Court, ProcessModel, User
@@ -283,8 +283,8 @@ def current_model(
 
 def _process_id(xml: str, source: str) -> str:
     """The id of the file's first executable process (without building the spec)."""
-    for process in parse_bpmn_xml(xml, source).iterfind(f".//{{{BPMN_MODEL_NS}}}process"):
-        if process.get("isExecutable", "true").strip().lower() == "true" and process.get("id"):
+    for process in executable_processes(parse_bpmn_xml(xml, source)):
+        if process.get("id"):
             return process.get("id")
     raise InvalidData(f"{source}: no executable process", {"bpmn": source})
 

@@ -263,49 +263,36 @@ def generate(
     task: Task | None = None,
 ) -> list[Attachment]:
     """One letter per deputy (a jointly signed item is answered to each of them), each
-    stored as a `reply_letter` attachment and audited."""
-    addressees = [[deputy] for deputy in item.deputies] or [[]]
-    return [
-        _generate_one(session, actor, item, reply_class, reply, when, task, deputies)
-        for deputies in addressees
-    ]
-
-
-def _generate_one(
-    session: Session,
-    actor: User,
-    item: Item,
-    reply_class: str,
-    reply: str,
-    when: datetime,
-    task: Task | None,
-    addressees: list[Deputy],
-) -> Attachment:
+    stored as a `reply_letter` attachment and audited; the template is read once."""
     template, _shipped = current_template(item.court_id)
-    data = render(template, letter_values(session, item, reply_class, reply, when, addressees))
-    stored = attachments.store(data)
-    to = "".join(f"-{d.name}" for d in addressees)
-    letter = attachments.record(
-        session,
-        actor,
-        item,
-        stored,
-        attachments.sanitise_filename(f"答复函-{item.number}{to}.docx"),
-        task=task,
-        kind=KIND,
-        template_sha256=hashlib.sha256(template).hexdigest(),
-    )
-    audit.record(
-        session,
-        item,
-        actor,
-        "reply_letter_generated",
-        task_bpmn_id=task.bpmn_id if task else None,
-        task_title=task.title if task else None,
-        comment=letter.filename,
-        data={"attachment_id": letter.id, "sha256": stored.sha256, "reply_class": reply_class},
-    )
-    return letter
+    template_digest = hashlib.sha256(template).hexdigest()
+    letters = []
+    for addressees in [[deputy] for deputy in item.deputies] or [[]]:
+        values = letter_values(session, item, reply_class, reply, when, addressees)
+        stored = attachments.store(render(template, values))
+        to = "".join(f"-{d.name}" for d in addressees)
+        letter = attachments.record(
+            session,
+            actor,
+            item,
+            stored,
+            attachments.sanitise_filename(f"答复函-{item.number}{to}.docx"),
+            task=task,
+            kind=KIND,
+            template_sha256=template_digest,
+        )
+        audit.record(
+            session,
+            item,
+            actor,
+            "reply_letter_generated",
+            task_bpmn_id=task.bpmn_id if task else None,
+            task_title=task.title if task else None,
+            comment=letter.filename,
+            data={"attachment_id": letter.id, "sha256": stored.sha256, "reply_class": reply_class},
+        )
+        letters.append(letter)
+    return letters
 
 
 def on_completed(

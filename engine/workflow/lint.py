@@ -38,7 +38,13 @@ from SpiffWorkflow.bpmn.specs.mixins.script_task import ScriptTask
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.spiff.parser.process import VALIDATOR, SpiffBpmnParser
 
-from engine.bpmn_xml import BPMN_MODEL_NS, FLOW_NODE_TAGS, BpmnXmlError, parse_bpmn_xml
+from engine.bpmn_xml import (
+    BPMN_MODEL_NS,
+    FLOW_NODE_TAGS,
+    BpmnXmlError,
+    executable_processes,
+    parse_bpmn_xml,
+)
 from engine.models import ITEM_KINDS
 from engine.roles import ROLE_LABELS
 from engine.scripting import check_code
@@ -136,7 +142,7 @@ def check_bpmn(
     form_names = set(forms)
     schemas = forms if isinstance(forms, Mapping) else None
     report.process_ids = [p.get("id") or "" for p in tree.iterfind(f".//{_B}process")]
-    executable = _executable_processes(tree)
+    executable = executable_processes(tree)
     if not executable:
         report.problems.append(_no_process_problem(tree))
         return report
@@ -190,15 +196,6 @@ def _unique(problems: list[Problem]) -> list[Problem]:
 
 
 # --- 1. processes --------------------------------------------------------------------------
-
-
-def _executable(process: etree._Element) -> bool:
-    # SpiffWorkflow treats a process without the attribute as executable; so do we.
-    return process.get("isExecutable", "true").strip().lower() == "true"
-
-
-def _executable_processes(tree: etree._ElementTree) -> list[etree._Element]:
-    return [p for p in tree.iterfind(f".//{_B}process") if _executable(p)]
 
 
 def _no_process_problem(tree: etree._ElementTree) -> Problem:

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import datetime, time
 
 from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
+from sqlalchemy.orm import Session
 
 from engine import clock
 from engine.errors import DomainError, Forbidden, InvalidData, NotFound
 from engine.forms import coerce_form_input
-from engine.models import ITEM_KINDS
+from engine.models import ITEM_KINDS, User
 from engine.roles import ROLE_LABELS
 from engine.services import accounts, extensions, items, process_models, tasks
 from web.auth import signed_in
@@ -164,25 +166,55 @@ def item_list():
 @login_required
 def item_page(item_id: int):
     with work() as session:
-        detail = items.detail(session, actor(session), item_id)
-        shared = process_models.linked_keys(session, detail.process)
-        return render_template("item.html", detail=detail, item=detail.item, shared=shared)
+        return render_item_page(session, actor(session), item_id)
+
+
+def render_item_page(session, user, item_id: int, **context) -> str:
+    """The item page: summary, panels, its diagram and the shared ones it calls, the trail."""
+    detail = items.detail(session, user, item_id)
+    shared = process_models.linked_keys(session, detail.process)
+    return render_template("item.html", detail=detail, item=detail.item, shared=shared, **context)
+
+
+def submit_item_form(
+    item_id: int,
+    form: str,
+    anchor: str,
+    action: Callable[[Session, User], tuple[str, str]],
+    *,
+    keyed_by: int | None = None,
+):
+    """Run one of the item page's forms: `action` does the work in one unit of work and
+    returns the flash message and its category. Invalid input re-renders the page (422)
+    with `{form}_errors` and `{form}_values` for the form (under `keyed_by` when the page
+    has one such form per row); any other refusal is flashed. Back at the card's `anchor`."""
+    try:
+        with work() as session:
+            message, category = action(session, actor(session))
+        flash(message, category)
+    except (NotFound, Forbidden):
+        raise
+    except InvalidData as exc:
+        flash(_("请修改标出的字段"), "danger")
+        errors, values = exc.fields or {}, request.form.to_dict()
+        if keyed_by is not None:
+            errors, values = {keyed_by: errors}, {keyed_by: values}
+        context = {f"{form}_errors": errors, f"{form}_values": values}
+        with work() as session:
+            return render_item_page(session, actor(session), item_id, **context), 422
+    except DomainError as exc:
+        flash(exc.message, "danger")
+    return redirect(url_for("ui.item_page", item_id=item_id, _anchor=anchor), 303)
 
 
 @ui.post("/items/<int:item_id>/corrections")
 @login_required
 def add_correction(item_id: int):
-    try:
-        with work() as session:
-            items.add_correction(session, actor(session), item_id, request.form.get("comment"))
-        flash(_("已添加更正说明"), "success")
-    except NotFound:
-        raise
-    except InvalidData as exc:
-        flash(next(iter((exc.fields or {}).values()), exc.message), "danger")
-    except DomainError as exc:
-        flash(exc.message, "danger")
-    return redirect(url_for("ui.item_page", item_id=item_id))
+    def correct(session: Session, user: User) -> tuple[str, str]:
+        items.add_correction(session, user, item_id, request.form.get("comment"))
+        return _("已添加更正说明"), "success"
+
+    return submit_item_form(item_id, "correction", "correction-form", correct)
 
 
 @ui.get("/items/<int:item_id>/diagram.bpmn")

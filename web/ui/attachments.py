@@ -12,9 +12,9 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from engine.errors import Conflict, DomainError, Forbidden, InvalidData, NotFound, TooLarge
 from engine.models import Attachment, Item
-from engine.services import attachments, items, reply_letters, tasks
+from engine.services import attachments, reply_letters, tasks
 from web.db import actor, work
-from web.ui import render_task_page, ui
+from web.ui import render_item_page, render_task_page, ui
 from web.uploads import upload_limit
 
 
@@ -117,10 +117,7 @@ def _upload_refused(item_id: int, task_id: int | None, exc: DomainError):
                 task = None
             if task is not None and task.status == "open" and task.item_id == item_id:
                 return render_task_page(session, user, task, upload_error=message), exc.status
-        detail = items.detail(session, user, item_id)
-        return render_template(
-            "item.html", detail=detail, item=detail.item, upload_error=message
-        ), exc.status
+        return render_item_page(session, user, item_id, upload_error=message), exc.status
 
 
 @ui.get("/items/<int:item_id>/attachments/<int:attachment_id>")
@@ -132,8 +129,7 @@ def download_attachment(item_id: int, attachment_id: int):
             return attachment_response(attachment)
         except Conflict as exc:  # a stored file that fails its checksum is never served
             flash(exc.message, "danger")
-            detail = items.detail(session, actor(session), item_id)
-            return render_template("item.html", detail=detail, item=detail.item), 409
+            return render_item_page(session, actor(session), item_id), 409
 
 
 @ui.post("/items/<int:item_id>/reply-letter")

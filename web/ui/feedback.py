@@ -15,7 +15,6 @@ from typing import Any
 from flask import (
     Blueprint,
     current_app,
-    flash,
     redirect,
     render_template,
     request,
@@ -25,12 +24,13 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import login_required
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.orm import Session
 
-from engine.errors import Conflict, DomainError, Forbidden, InvalidData, NotFound
-from engine.models import Item
-from engine.services import feedback, items, process_models
-from web.db import actor, reader_of, work
-from web.ui import ui
+from engine.errors import Conflict, DomainError, InvalidData
+from engine.models import Item, User
+from engine.services import feedback, items
+from web.db import reader_of, work
+from web.ui import submit_item_form, ui
 from web.ui.labels import RATING_LABELS
 
 public = Blueprint("feedback", __name__, template_folder="../templates/ui")
@@ -151,41 +151,20 @@ def item_feedback_panel(item: Item) -> dict[str, Any]:
 @login_required
 def record_paper_rating(item_id: int):
     form = request.form
-    try:
-        with work() as session:
-            user = actor(session)
-            round_before = items.get(session, user, item_id).round
-            feedback.record_paper(
-                session,
-                user,
-                item_id,
-                form.get("deputy_id", ""),
-                form.get("rating", ""),
-                form.get("comment", ""),
-                form.get("round") or None,
-            )
-            reopened = items.get(session, user, item_id).round > round_before
-        if reopened:
-            flash(_("已登记代表评价：不满意。本件已转入重新办理。"), "warning")
-        else:
-            flash(_("已登记代表评价"), "success")
-    except (NotFound, Forbidden):
-        raise
-    except InvalidData as exc:
-        flash(_("请修改标出的字段"), "danger")
-        return _item_page(
-            item_id, 422, rating_errors=exc.fields or {}, rating_values=form.to_dict()
+
+    def record(session: Session, user: User) -> tuple[str, str]:
+        round_before = items.get(session, user, item_id).round
+        feedback.record_paper(
+            session,
+            user,
+            item_id,
+            form.get("deputy_id", ""),
+            form.get("rating", ""),
+            form.get("comment", ""),
+            form.get("round") or None,
         )
-    except DomainError as exc:
-        flash(exc.message, "danger")
-    return redirect(url_for("ui.item_page", item_id=item_id, _anchor="feedback"), 303)
+        if items.get(session, user, item_id).round > round_before:
+            return _("已登记代表评价：不满意。本件已转入重新办理。"), "warning"
+        return _("已登记代表评价"), "success"
 
-
-def _item_page(item_id: int, status: int, **context):
-    """The item page again, with the refused paper form's errors and values."""
-    with work() as session:
-        detail = items.detail(session, actor(session), item_id)
-        shared = process_models.linked_keys(session, detail.process)
-        return render_template(
-            "item.html", detail=detail, item=detail.item, shared=shared, **context
-        ), status
+    return submit_item_form(item_id, "rating", "feedback", record)

@@ -11,17 +11,18 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from flask import flash, redirect, render_template, request, url_for
+from flask import request
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import login_required
+from sqlalchemy.orm import Session
 
 from engine import clock
-from engine.errors import DomainError, Forbidden, InvalidData, NotFound
-from engine.models import Item
-from engine.services import extensions, items, meetings, process_models
+from engine.errors import InvalidData
+from engine.models import Item, User
+from engine.services import extensions, meetings
 from web.db import actor, reader_of, work
-from web.ui import ui
+from web.ui import submit_item_form, ui
 from web.ui.labels import MEETING_METHOD_LABELS
 
 EXTENSION_STATUS_LABELS = {
@@ -72,124 +73,66 @@ def item_extensions_panel(item: Item) -> dict[str, Any]:
     }
 
 
-def _item_page(item_id: int, status: int, **context):
-    """The item page again, with a refused form's errors and values."""
-    with work() as session:
-        detail = items.detail(session, actor(session), item_id)
-        shared = process_models.linked_keys(session, detail.process)
-        return render_template(
-            "item.html", detail=detail, item=detail.item, shared=shared, **context
-        ), status
-
-
-def _back(item_id: int, anchor: str):
-    return redirect(url_for("ui.item_page", item_id=item_id, _anchor=anchor), 303)
-
-
 @ui.post("/items/<int:item_id>/meetings")
 @login_required
 def record_meeting(item_id: int):
     form = request.form
-    try:
-        with work() as session:
-            meetings.record(
-                session,
-                actor(session),
-                item_id,
-                form.get("met_on", ""),
-                form.get("method", ""),
-                form.get("notes", ""),
-                form.get("deputy_id") or None,
-            )
-        flash(_("已登记见面情况"), "success")
-    except (NotFound, Forbidden):
-        raise
-    except InvalidData as exc:
-        flash(_("请修改标出的字段"), "danger")
-        return _item_page(
-            item_id, 422, meeting_errors=exc.fields or {}, meeting_values=form.to_dict()
+
+    def record(session: Session, user: User) -> tuple[str, str]:
+        meetings.record(
+            session,
+            user,
+            item_id,
+            form.get("met_on", ""),
+            form.get("method", ""),
+            form.get("notes", ""),
+            form.get("deputy_id") or None,
         )
-    except DomainError as exc:
-        flash(exc.message, "danger")
-    return _back(item_id, "meetings")
+        return _("已登记见面情况"), "success"
+
+    return submit_item_form(item_id, "meeting", "meetings", record)
 
 
 @ui.post("/items/<int:item_id>/meeting-waiver")
 @login_required
 def waive_meeting(item_id: int):
-    try:
-        with work() as session:
-            meetings.waive(session, actor(session), item_id, request.form.get("reason", ""))
-        flash(_("已批准免于见面"), "success")
-    except (NotFound, Forbidden):
-        raise
-    except InvalidData as exc:
-        flash(_("请修改标出的字段"), "danger")
-        return _item_page(
-            item_id, 422, waiver_errors=exc.fields or {}, waiver_values=request.form.to_dict()
-        )
-    except DomainError as exc:
-        flash(exc.message, "danger")
-    return _back(item_id, "meetings")
+    def waive(session: Session, user: User) -> tuple[str, str]:
+        meetings.waive(session, user, item_id, request.form.get("reason", ""))
+        return _("已批准免于见面"), "success"
+
+    return submit_item_form(item_id, "waiver", "meetings", waive)
 
 
 @ui.post("/items/<int:item_id>/extensions")
 @login_required
 def request_extension(item_id: int):
     form = request.form
-    try:
-        with work() as session:
-            extensions.request(
-                session,
-                actor(session),
-                item_id,
-                form.get("reason", ""),
-                form.get("requested_due_on", ""),
-            )
-        flash(_("已提交延期申请，等待分管院长审批"), "success")
-    except (NotFound, Forbidden):
-        raise
-    except InvalidData as exc:
-        flash(_("请修改标出的字段"), "danger")
-        return _item_page(
-            item_id, 422, extension_errors=exc.fields or {}, extension_values=form.to_dict()
+
+    def ask(session: Session, user: User) -> tuple[str, str]:
+        extensions.request(
+            session, user, item_id, form.get("reason", ""), form.get("requested_due_on", "")
         )
-    except DomainError as exc:
-        flash(exc.message, "danger")
-    return _back(item_id, "extensions")
+        return _("已提交延期申请，等待分管院长审批"), "success"
+
+    return submit_item_form(item_id, "extension", "extensions", ask)
 
 
 @ui.post("/extensions/<int:extension_id>/decide")
 @login_required
 def decide_extension(extension_id: int):
     decision = request.form.get("decision")
-    comment = request.form.get("comment", "")
     with work() as session:
         item_id = extensions.get(session, actor(session), extension_id).item_id
-    try:
+
+    def decide(session: Session, user: User) -> tuple[str, str]:
         if decision not in ("approve", "refuse"):
             raise InvalidData(_("请选择同意或不同意"), {"decision": _("请选择同意或不同意")})
-        with work() as session:
-            decided = extensions.decide(
-                session, actor(session), extension_id, decision == "approve", comment
-            )
-            day = decided.requested_due_on.isoformat()
-        if decision == "approve":
-            flash(
-                _("已同意延期，办理期限延至 %(day)s；告知代表的情况见办理记录", day=day), "success"
-            )
-        else:
-            flash(_("已不同意延期"), "success")
-    except (NotFound, Forbidden):
-        raise
-    except InvalidData as exc:
-        flash(_("请修改标出的字段"), "danger")
-        return _item_page(
-            item_id,
-            422,
-            decision_errors={extension_id: exc.fields or {}},
-            decision_values={extension_id: request.form.to_dict()},
-        )
-    except DomainError as exc:
-        flash(exc.message, "danger")
-    return _back(item_id, "extensions")
+        approve = decision == "approve"
+        comment = request.form.get("comment", "")
+        decided = extensions.decide(session, user, extension_id, approve, comment)
+        if not approve:
+            return _("已不同意延期"), "success"
+        day = decided.requested_due_on.isoformat()
+        return _("已同意延期，办理期限延至 %(day)s；告知代表的情况见办理记录", day=day), "success"
+
+    return submit_item_form(item_id, "decision", "extensions", decide, keyed_by=extension_id)
